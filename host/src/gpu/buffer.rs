@@ -1,0 +1,125 @@
+//! Device memory owned by a [`Gpu`].
+
+use super::Gpu;
+use crate::error::{DriverContext, Error, Result};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, DeviceRepr, SyncOnDrop, ValidAsZeroBits};
+use fa3_kernels::abi::GlobalPtr;
+use half::{bf16, f16};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Element types device buffers hold.
+pub trait Element: sealed::Sealed + DeviceRepr + ValidAsZeroBits + Copy + Unpin + 'static {}
+
+macro_rules! elements {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Element for $t {}
+    )*};
+}
+elements!(f32, f16, bf16, i32, u8);
+
+/// A buffer of `T` in the memory of one [`Gpu`].
+#[derive(Debug)]
+pub struct DeviceBuffer<T> {
+    slice: CudaSlice<T>,
+}
+
+impl<T> DeviceBuffer<T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.slice.len()
+    }
+
+    /// True when the buffer holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.slice.len() == 0
+    }
+}
+
+impl Gpu {
+    /// A zero-filled buffer of `len` elements.
+    pub fn alloc<T: Element>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        let slice = self
+            .stream
+            .alloc_zeros::<T>(len)
+            .during("allocating device memory")?;
+        Ok(DeviceBuffer { slice })
+    }
+
+    /// Copies `host` into a new buffer.
+    pub fn upload<T: Element>(&self, host: &[T]) -> Result<DeviceBuffer<T>> {
+        let slice = self
+            .stream
+            .clone_htod(host)
+            .during("copying to the device")?;
+        Ok(DeviceBuffer { slice })
+    }
+
+    /// Overwrites `buffer` with `host`, which must have the same length.
+    pub fn write<T: Element>(&self, host: &[T], buffer: &mut DeviceBuffer<T>) -> Result<()> {
+        self.check_owned(buffer, "buffer")?;
+        if host.len() != buffer.len() {
+            return Err(Error::InvalidArgument {
+                argument: "host",
+                problem: format!(
+                    "{} elements for a buffer of {}; lengths must match",
+                    host.len(),
+                    buffer.len()
+                ),
+            });
+        }
+        self.stream
+            .memcpy_htod(host, &mut buffer.slice)
+            .during("copying to the device")
+    }
+
+    /// Copies `buffer` to the host, after all work issued before.
+    pub fn download<T: Element>(&self, buffer: &DeviceBuffer<T>) -> Result<Vec<T>> {
+        self.check_owned(buffer, "buffer")?;
+        self.stream
+            .clone_dtoh(&buffer.slice)
+            .during("copying to the host")
+    }
+
+    /// Errors unless `buffer` lives on this GPU's context.
+    pub(crate) fn check_owned<T>(
+        &self,
+        buffer: &DeviceBuffer<T>,
+        argument: &'static str,
+    ) -> Result<()> {
+        if **buffer.slice.context() == **self.stream.context() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument {
+                argument,
+                problem: format!(
+                    "the buffer belongs to GPU {}, not to GPU {}",
+                    buffer.slice.context().ordinal(),
+                    self.ordinal
+                ),
+            })
+        }
+    }
+
+    /// The buffer's address for a kernel that reads it. Keep the guard alive
+    /// across the launch: dropping it records the read on the stream.
+    pub(crate) fn read_ptr<'a, T>(
+        &'a self,
+        buffer: &'a DeviceBuffer<T>,
+    ) -> (GlobalPtr<T>, SyncOnDrop<'a>) {
+        let (address, guard) = buffer.slice.device_ptr(&self.stream);
+        (GlobalPtr::from_address(address), guard)
+    }
+
+    /// The buffer's address for a kernel that writes it (see [`Self::read_ptr`]).
+    pub(crate) fn write_ptr<'a, T>(
+        &'a self,
+        buffer: &'a mut DeviceBuffer<T>,
+    ) -> (GlobalPtr<T>, SyncOnDrop<'a>) {
+        let (address, guard) = buffer.slice.device_ptr_mut(&self.stream);
+        (GlobalPtr::from_address(address), guard)
+    }
+}

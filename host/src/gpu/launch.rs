@@ -1,0 +1,92 @@
+//! Typed kernel launches: the kernel's marker type fixes its entry name, its
+//! parameter block and its launch bounds.
+
+use super::Gpu;
+use crate::error::{DriverContext, Error, Result};
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg, sys};
+use fa3_kernels::abi::{Kernel, KernelParams};
+
+/// Grid, block and dynamic shared memory of one launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaunchShape {
+    pub grid: (u32, u32, u32),
+    pub threads_per_block: u32,
+    pub dynamic_smem_bytes: u32,
+}
+
+/// Passes a parameter block by value, as the kernel entry declares it.
+#[repr(transparent)]
+struct ParamBlock<P>(P);
+
+// SAFETY: `KernelParams` guarantees a repr(C), Copy, plain-data block whose
+// layout the device entry shares (same type, same crate).
+unsafe impl<P: KernelParams> DeviceRepr for ParamBlock<P> {}
+
+impl Gpu {
+    /// Launches kernel `K` on this GPU's stream.
+    ///
+    /// # Safety
+    /// `params` must satisfy the kernel's contract (documented on its device
+    /// body): every address valid for what the kernel reads and writes, on
+    /// this GPU, and alive until the stream has run the launch.
+    pub(crate) unsafe fn launch<K: Kernel>(
+        &self,
+        shape: LaunchShape,
+        params: K::Params,
+    ) -> Result<()> {
+        check_shape::<K>(shape)?;
+        let func = self
+            .module
+            .load_function(K::SPEC.entry)
+            .during("looking up a kernel entry")?;
+        if shape.dynamic_smem_bytes > 48 * 1024 {
+            func.set_attribute(
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shape.dynamic_smem_bytes as i32,
+            )
+            .during("raising the dynamic shared memory limit")?;
+        }
+        let cfg = LaunchConfig {
+            grid_dim: shape.grid,
+            block_dim: (shape.threads_per_block, 1, 1),
+            shared_mem_bytes: shape.dynamic_smem_bytes,
+        };
+        let block = ParamBlock(params);
+        let mut args = self.stream.launch_builder(&func);
+        args.arg(&block);
+        // SAFETY: the shape is within the kernel's bounds (checked above) and
+        // the caller upholds the parameter contract.
+        unsafe { args.launch(cfg) }.during("launching a kernel")?;
+        Ok(())
+    }
+}
+
+fn check_shape<K: Kernel>(shape: LaunchShape) -> Result<()> {
+    let spec = K::SPEC;
+    let problem =
+        if shape.threads_per_block == 0 || shape.threads_per_block > spec.max_threads_per_block {
+            Some(format!(
+                "{} threads per block; the kernel is built for 1..={}",
+                shape.threads_per_block, spec.max_threads_per_block
+            ))
+        } else if shape.grid.0 == 0 || shape.grid.1 == 0 || shape.grid.2 == 0 {
+            Some(format!("empty grid {:?}", shape.grid))
+        } else if shape.dynamic_smem_bytes > MAX_DYNAMIC_SMEM_BYTES {
+            Some(format!(
+                "{} bytes of dynamic shared memory; sm_90 allows at most {MAX_DYNAMIC_SMEM_BYTES}",
+                shape.dynamic_smem_bytes
+            ))
+        } else {
+            None
+        };
+    match problem {
+        Some(problem) => Err(Error::LaunchShape {
+            kernel: spec.entry,
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// 227 KiB: the most dynamic shared memory one block may use on sm_90.
+const MAX_DYNAMIC_SMEM_BYTES: u32 = 227 * 1024;

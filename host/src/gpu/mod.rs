@@ -1,0 +1,109 @@
+//! The GPU backend: one device, its kernel module and a stream.
+
+mod buffer;
+mod launch;
+mod module;
+mod timing;
+
+pub use buffer::{DeviceBuffer, Element};
+pub(crate) use launch::LaunchShape;
+pub use module::ModuleSource;
+
+use crate::error::{DriverContext, Error, Result};
+use cudarc::driver::{CudaContext, CudaModule, CudaStream, DriverError, sys};
+use std::sync::Arc;
+
+/// A Hopper GPU with the kernel module loaded.
+///
+/// Work is issued on one stream in order; downloads wait for it.
+#[derive(Debug)]
+pub struct Gpu {
+    ordinal: usize,
+    name: String,
+    stream: Arc<CudaStream>,
+    module: Arc<CudaModule>,
+    source: ModuleSource,
+}
+
+impl Gpu {
+    /// Opens GPU `ordinal` and loads the kernels.
+    ///
+    /// Errors: [`Error::NoDriver`] without libcuda, [`Error::NoDevice`] when
+    /// there is no such GPU, [`Error::UnsupportedGpu`] for anything but
+    /// compute capability 9.0 (sm_90a code runs on H100/H200 only).
+    pub fn new(ordinal: usize) -> Result<Self> {
+        Self::open(ordinal, None)
+    }
+
+    /// Like [`Gpu::new`], but loads only the given image of the module: the
+    /// embedded cubin, or the PTX through the driver JIT. For tests and for
+    /// comparing the two; [`Gpu::new`] picks the cubin when the driver takes it.
+    pub fn with_module(ordinal: usize, source: ModuleSource) -> Result<Self> {
+        Self::open(ordinal, Some(source))
+    }
+
+    fn open(ordinal: usize, only: Option<ModuleSource>) -> Result<Self> {
+        // SAFETY: only tries to dlopen libcuda; no CUDA call is made.
+        if !unsafe { sys::is_culib_present() } {
+            return Err(Error::NoDriver);
+        }
+        let count = device_count()?;
+        if ordinal >= count {
+            return Err(Error::NoDevice { ordinal, count });
+        }
+        let ctx = CudaContext::new(ordinal).during("creating the CUDA context")?;
+        let name = ctx.name().during("reading the device name")?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .during("reading the compute capability")?;
+        if (major, minor) != (9, 0) {
+            return Err(Error::UnsupportedGpu {
+                ordinal,
+                name,
+                major,
+                minor,
+            });
+        }
+        let (module, source) = module::load(&ctx, only)?;
+        let stream = ctx.default_stream();
+        Ok(Self {
+            ordinal,
+            name,
+            stream,
+            module,
+            source,
+        })
+    }
+
+    /// The device ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    /// The device name, e.g. `NVIDIA H200`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Which image of the kernel module the driver loaded.
+    pub fn module_source(&self) -> ModuleSource {
+        self.source
+    }
+
+    /// Waits until all work issued on this GPU has finished.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().during("synchronizing the stream")
+    }
+}
+
+fn device_count() -> Result<usize> {
+    match CudaContext::device_count() {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
+        // cuInit reports a machine without GPUs as an error.
+        Err(DriverError(sys::CUresult::CUDA_ERROR_NO_DEVICE)) => Ok(0),
+        Err(source) => Err(Error::Driver {
+            action: "initializing the CUDA driver",
+            source,
+        }),
+    }
+}

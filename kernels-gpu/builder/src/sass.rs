@@ -1,0 +1,136 @@
+//! SASS instruction histograms from cuobjdump.
+
+use crate::BuildError;
+use crate::tools::{self, Tool};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::env;
+use std::path::Path;
+use std::process::Command;
+
+/// The SASS of one function, as opcode counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FunctionSass {
+    pub name: String,
+    /// Instructions counted by base opcode (`HGMMA.64x64x16.F32.BF16` counts
+    /// as `HGMMA`).
+    pub opcodes: BTreeMap<String, u32>,
+}
+
+impl FunctionSass {
+    /// How many instructions have one of these base opcodes.
+    pub fn count(&self, opcodes: &[&str]) -> u32 {
+        opcodes
+            .iter()
+            .map(|op| self.opcodes.get(*op).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// All instructions of the function.
+    pub fn total(&self) -> u32 {
+        self.opcodes.values().sum()
+    }
+}
+
+/// The opcode classes kernel developers look at, as (column, opcodes).
+pub const CLASSES: &[(&str, &[&str])] = &[
+    ("HGMMA", &["HGMMA"]),
+    ("QGMMA", &["QGMMA"]),
+    ("HMMA", &["HMMA"]),
+    ("LDL/STL", &["LDL", "STL"]),
+    ("BAR", &["BAR"]),
+    ("SYNCS", &["SYNCS"]),
+    ("UTMALDG", &["UTMALDG"]),
+    ("UTMASTG", &["UTMASTG"]),
+    ("MUFU", &["MUFU"]),
+];
+
+/// Runs `cuobjdump -sass` on `cubin` and splits the listing per function.
+pub fn disassemble(cuobjdump: &Path, cubin: &Path) -> Result<Vec<FunctionSass>, BuildError> {
+    let mut cmd = Command::new(cuobjdump);
+    cmd.arg("-sass").arg(cubin);
+    // cuobjdump runs nvdisasm, which it looks for on PATH.
+    if let Some(nvdisasm) = tools::find(Tool::Nvdisasm)
+        && let Some(dir) = nvdisasm.parent()
+    {
+        let mut path = vec![dir.to_path_buf()];
+        path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+        if let Ok(joined) = env::join_paths(path) {
+            cmd.env("PATH", joined);
+        }
+    }
+    let out = cmd.output().map_err(|source| BuildError::Spawn {
+        tool: cuobjdump.display().to_string(),
+        source,
+    })?;
+    if !out.status.success() {
+        let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        return Err(BuildError::Cuobjdump { log });
+    }
+    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parses a `cuobjdump -sass` listing.
+pub fn parse(listing: &str) -> Vec<FunctionSass> {
+    let mut functions: Vec<FunctionSass> = Vec::new();
+    for line in listing.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix("Function : ") {
+            functions.push(FunctionSass {
+                name: name.trim().to_string(),
+                ..FunctionSass::default()
+            });
+        } else if let (Some(f), Some(op)) = (functions.last_mut(), base_opcode(trimmed)) {
+            *f.opcodes.entry(op.to_string()).or_default() += 1;
+        }
+    }
+    functions
+}
+
+// `/*0040*/  @!P0 IMAD R0, R0, UR4, R3 ;  /* 0x... */` -> `IMAD`
+fn base_opcode(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("/*")?;
+    let (address, rest) = rest.split_once("*/")?;
+    if !address.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut tokens = rest.split_whitespace();
+    let mut op = tokens.next()?;
+    if op.starts_with('@') {
+        op = tokens.next()?;
+    }
+    let op = op.trim_end_matches(';');
+    let base = op.split('.').next()?;
+    (!base.is_empty()).then_some(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = "
+\tcode for sm_90a
+\t\tFunction : fa3_k
+\t.headerflags\t@\"EF_CUDA_ACCELERATORS EF_CUDA_SM90\"
+        /*0000*/                   LDC R1, c[0x0][0x28] ;          /* 0x00000a00ff017b82 */
+                                                                   /* 0x000fe20000000800 */
+        /*0010*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], RZ ;  /* 0x0 */
+        /*0020*/              @!P0 EXIT ;                          /* 0x000000000000894d */
+        /*0030*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;   /* 0x0 */
+        /*0040*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR8], R24 ;  /* 0x0 */
+\t\tFunction : fa3_j
+        /*0000*/                   EXIT ;                          /* 0x0 */
+";
+
+    #[test]
+    fn counts_base_opcodes_per_function() {
+        let f = parse(LISTING);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].name, "fa3_k");
+        assert_eq!(f[0].count(&["HGMMA"]), 2);
+        assert_eq!(f[0].count(&["EXIT", "BAR"]), 2);
+        assert_eq!(f[0].total(), 5);
+        assert_eq!(f[1].count(&["EXIT"]), 1);
+    }
+}

@@ -1,0 +1,78 @@
+//! What the host needs to know about a kernel, and the macro that declares one.
+
+/// Launch facts of one kernel entry, as the builder and the host see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelSpec {
+    /// The `.entry` name in the PTX module.
+    pub entry: &'static str,
+    /// Written into the PTX as `.maxntid N, 1, 1`. It gives ptxas the register
+    /// cap at entry that `setmaxnreg` needs (hopper-notes.md, section 2), and
+    /// the host refuses launches with more threads per block.
+    pub max_threads_per_block: u32,
+    /// Written into the PTX as `.minnctapersm N`.
+    pub min_blocks_per_sm: u32,
+}
+
+/// A parameter block passed by value to a kernel entry.
+///
+/// # Safety
+/// Implementors are `#[repr(C)]`, `Copy`, have an alignment of at most 16
+/// (larger alignments crash rustc's nvptx64 call lowering, hopper-notes.md
+/// section 3), and hold device addresses only as [`super::GlobalPtr`].
+pub unsafe trait KernelParams: Copy {}
+
+/// A kernel entry of the PTX module, known to the host by its type.
+pub trait Kernel {
+    /// What the kernel takes by value.
+    type Params: KernelParams;
+    /// Entry name and launch bounds.
+    const SPEC: KernelSpec;
+}
+
+/// Declares kernels: one host marker type and one device entry each.
+///
+/// The device entry is generated here (and only on nvptx64) so that its name,
+/// its parameter type and its launch bounds cannot drift from what the host
+/// launches with.
+macro_rules! kernel_table {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident {
+            entry: $entry:ident,
+            params: $params:ty,
+            max_threads_per_block: $threads:literal,
+            min_blocks_per_sm: $blocks:literal,
+            body: $body:path $(,)?
+        }
+    ),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+
+            impl $crate::abi::Kernel for $name {
+                type Params = $params;
+                const SPEC: $crate::abi::KernelSpec = $crate::abi::KernelSpec {
+                    entry: stringify!($entry),
+                    max_threads_per_block: $threads,
+                    min_blocks_per_sm: $blocks,
+                };
+            }
+
+            #[cfg(target_arch = "nvptx64")]
+            #[unsafe(no_mangle)]
+            /// # Safety
+            /// Launched by the host library only, with the parameter block and
+            /// launch shape its safe wrapper checked.
+            pub unsafe extern "ptx-kernel" fn $entry(params: $params) {
+                // SAFETY: the host upholds the kernel's contract (see `body`).
+                unsafe { $body(params) }
+            }
+        )*
+
+        /// Every kernel of the module, in declaration order.
+        pub const KERNELS: &[$crate::abi::KernelSpec] =
+            &[$(<$name as $crate::abi::Kernel>::SPEC),*];
+    };
+}
+pub(crate) use kernel_table;

@@ -1,0 +1,20 @@
+//! Device code of FlashAttention-3 in Rust, for Hopper GPUs (sm_90a).
+//!
+//! The crate compiles for two targets:
+//! - `nvptx64-nvidia-cuda`: the kernels. `fa3-kernels-builder` takes the PTX of
+//!   this crate (`--emit=asm`), patches launch bounds into the entries and
+//!   checks that the module is self-contained.
+//! - the host: only [`abi`], the kernel table and the `#[repr(C)]` parameter
+//!   blocks. The host library builds its launches from these very types, so a
+//!   change to a kernel's parameters that the host does not follow fails to
+//!   compile instead of corrupting a launch.
+#![no_std]
+#![cfg_attr(
+    target_arch = "nvptx64",
+    feature(abi_ptx, asm_experimental_arch, stdarch_nvptx)
+)]
+
+pub mod abi;
+
+#[cfg(target_arch = "nvptx64")]
+mod smoke;

@@ -1,0 +1,65 @@
+//! CPU checks of the embedded kernel module: the PTX rules always, and with
+//! ptxas every kernel's resources (`cargo xtask test` filters the `ptxas_`
+//! tests out, saying so, when ptxas is missing).
+
+use fa3_kernels_builder::{KERNELS, inspect, ptx, tools};
+
+#[test]
+fn module_is_self_contained_sm_90a_with_every_table_entry() {
+    let text = fa3::kernel_image::ptx();
+    ptx::check_module(text, KERNELS).unwrap_or_else(|e| panic!("{e}"));
+    assert!(ptx::unresolved_calls(text).is_empty());
+    assert!(text.lines().any(|l| l.trim() == ".target sm_90a"));
+    let entries = ptx::entries(text);
+    for k in KERNELS {
+        assert!(entries.contains(&k.entry), "missing entry {}", k.entry);
+        assert_eq!(
+            ptx::launch_bounds_of(text, k.entry),
+            Some((k.max_threads_per_block, k.min_blocks_per_sm)),
+            "launch bounds of {}",
+            k.entry
+        );
+    }
+    assert_eq!(entries.len(), KERNELS.len());
+}
+
+#[test]
+fn ptxas_every_kernel_assembles_without_spills_or_local_memory() {
+    let ptxas = tools::find(tools::Tool::Ptxas).expect(
+        "ptxas not found: run `cargo xtask tools`, set CUDA_HOME, or filter with `--skip ptxas_`",
+    );
+    let work = std::env::temp_dir().join(format!("fa3-ptxas-test-{}", std::process::id()));
+    let cuobjdump = tools::find(tools::Tool::Cuobjdump);
+    let kernels = inspect::assemble_and_inspect(
+        fa3::kernel_image::ptx(),
+        &ptxas,
+        cuobjdump.as_deref(),
+        &work,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(kernels.len(), KERNELS.len());
+    for k in &kernels {
+        assert!(
+            k.usage.registers > 0,
+            "ptxas reported no registers for {}",
+            k.kernel
+        );
+        assert!(k.violations.is_empty(), "{}: {:?}", k.kernel, k.violations);
+    }
+}
+
+#[test]
+fn embedded_cubin_matches_the_build_tools() {
+    // A cubin is embedded exactly when the build found ptxas.
+    let cubin = fa3::kernel_image::cubin();
+    if let Some(bytes) = cubin {
+        assert_eq!(&bytes[..4], b"\x7fELF", "the cubin is not an ELF image");
+    } else {
+        assert!(
+            tools::find(tools::Tool::Ptxas).is_none()
+                || std::env::var_os(tools::TOOLS_ENV).is_none(),
+            "ptxas was given to the build (FA3_CUDA_TOOLS) but no cubin is embedded"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `cargo xtask bundle`: release test binaries, the bench, the kernel module
+//! and `run.sh`, in one folder that runs without a Rust toolchain.
+
+use crate::cmd::{self, Result};
+use crate::kernels;
+use crate::tools;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const RUN_SH: &str = include_str!("../templates/run.sh");
+/// Packages whose test binaries go into the bundle.
+const TEST_PACKAGES: &[&str] = &["fa3", "fa3-tests"];
+const BENCH_PACKAGE: &str = "fa3-bench";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output folder (replaced). Default: `bundle/` in the workspace (git-ignored).
+    dir: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| cmd::workspace().join("bundle"));
+    let found = tools::ensure(true);
+    if found.ptxas.is_none() {
+        eprintln!("note: ptxas not found: the bundle carries PTX only (driver JIT, no cubin)");
+    }
+    let module = kernels::build(&[], &found)?;
+
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    for sub in ["tests", "bin", "kernels"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+
+    let mut test_build = cmd::cargo();
+    test_build.args(["test", "--release", "--no-run"]);
+    for p in TEST_PACKAGES {
+        test_build.args(["-p", p]);
+    }
+    for (name, exe) in executables(&mut test_build, &found, true)? {
+        copy_stripped(&exe, &dir.join("tests").join(name))?;
+    }
+    let mut bench_build = cmd::cargo();
+    bench_build.args(["build", "--release", "-p", BENCH_PACKAGE]);
+    for (name, exe) in executables(&mut bench_build, &found, false)? {
+        copy_stripped(&exe, &dir.join("bin").join(name))?;
+    }
+
+    fs::copy(
+        &module.ptx,
+        dir.join("kernels").join(fa3_kernels_builder::PTX_FILE),
+    )?;
+    if let Some(cubin) = &module.cubin {
+        fs::copy(
+            cubin,
+            dir.join("kernels").join(fa3_kernels_builder::CUBIN_FILE),
+        )?;
+    }
+    let run_sh = dir.join("run.sh");
+    fs::write(&run_sh, RUN_SH)?;
+    make_executable(&run_sh)?;
+
+    println!(
+        "bundle: {} ({:.1} MiB)",
+        dir.display(),
+        size_of(&dir)? as f64 / (1 << 20) as f64
+    );
+    println!(
+        "  on the GPU machine: {}/run.sh test | sanitize | bench",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Runs a cargo build with JSON messages and returns `(bundle name, path)` of
+/// each executable it produced: test harnesses when `tests`, binaries otherwise.
+fn executables(
+    build: &mut Command,
+    found: &tools::Found,
+    tests: bool,
+) -> Result<Vec<(String, PathBuf)>> {
+    build
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped());
+    if let Some(dir) = found.dir() {
+        build.env(fa3_kernels_builder::tools::TOOLS_ENV, dir);
+    }
+    eprintln!(
+        "$ cargo {}",
+        build
+            .get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = build.output()?;
+    if !out.status.success() {
+        return Err("cargo build for the bundle failed (see above)".into());
+    }
+    let mut found_exes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"].as_bool() != Some(tests) {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        let target = msg["target"]["name"].as_str().unwrap_or("unnamed");
+        let is_lib = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|v| v == "lib"));
+        let name = if is_lib {
+            format!("{target}-unit")
+        } else {
+            target.to_string()
+        };
+        found_exes.push((name, PathBuf::from(exe)));
+    }
+    if found_exes.is_empty() {
+        return Err("cargo reported no executables".into());
+    }
+    Ok(found_exes)
+}
+
+fn copy_stripped(from: &Path, to: &Path) -> Result {
+    fs::copy(from, to)?;
+    // Symbols are most of a release test binary; the bundle needs none.
+    let stripped = Command::new("strip").arg("--strip-all").arg(to).status();
+    if !stripped.is_ok_and(|s| s.success()) {
+        eprintln!("note: could not strip {}", to.display());
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> Result {
+    Ok(())
+}
+
+fn size_of(path: &Path) -> Result<u64> {
+    let meta = fs::metadata(path)?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path)? {
+        total += size_of(&entry?.path())?;
+    }
+    Ok(total)
+}
