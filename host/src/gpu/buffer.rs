@@ -4,6 +4,7 @@ use super::Gpu;
 use crate::error::{DriverContext, Error, Result};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, DeviceRepr, SyncOnDrop, ValidAsZeroBits};
 use fa3_kernels::abi::GlobalPtr;
+use float8::F8E4M3;
 use half::{bf16, f16};
 
 mod sealed {
@@ -19,7 +20,7 @@ macro_rules! elements {
         impl Element for $t {}
     )*};
 }
-elements!(f32, f16, bf16, i32, u8);
+elements!(f32, f16, bf16, F8E4M3, i32, u8);
 
 /// A buffer of `T` in the memory of one [`Gpu`].
 #[derive(Debug)]
