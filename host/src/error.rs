@@ -54,6 +54,13 @@ pub enum Error {
         /// What is wrong and what is accepted.
         problem: String,
     },
+    /// A TMA tensor map the driver cannot encode, or one reaching outside its
+    /// buffer.
+    #[error("tensor map rejected: {problem}")]
+    TensorMap {
+        /// What is wrong and what is accepted.
+        problem: String,
+    },
     /// A launch shape outside the kernel's declared bounds.
     #[error("launch of `{kernel}` rejected: {problem}")]
     LaunchShape {

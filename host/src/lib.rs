@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod diagnostics;
 mod error;
 mod gpu;
 pub mod kernel_image;

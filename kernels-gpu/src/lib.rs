@@ -11,10 +11,25 @@
 #![no_std]
 #![cfg_attr(
     target_arch = "nvptx64",
-    feature(abi_ptx, asm_experimental_arch, stdarch_nvptx)
+    feature(abi_ptx, asm_experimental_arch, stdarch_nvptx, link_llvm_intrinsics)
+)]
+// link_llvm_intrinsics is how collective operations become `convergent`
+// (arch::intrinsics). Debug impls exist on the host only: on the device they
+// would pull core::fmt into the PTX as unresolved calls.
+#![cfg_attr(
+    target_arch = "nvptx64",
+    allow(internal_features, missing_debug_implementations)
 )]
 
-pub mod abi;
+#[cfg(test)]
+extern crate std;
 
+pub mod abi;
+pub mod layout;
+
+#[cfg(target_arch = "nvptx64")]
+pub mod arch;
+#[cfg(target_arch = "nvptx64")]
+mod selftest;
 #[cfg(target_arch = "nvptx64")]
 mod smoke;

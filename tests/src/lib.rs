@@ -1,4 +1,4 @@
-//! Shared helpers of the integration tests: random inputs and poison.
+//! Shared helpers of the integration tests: random inputs, poison, repeats.
 
 use rand::Rng;
 
@@ -15,4 +15,24 @@ pub fn random_f32(len: usize) -> Vec<f32> {
 /// A fresh random scalar in `[lo, hi)`.
 pub fn random_scalar(lo: f32, hi: f32) -> f32 {
     rand::rng().random_range(lo..hi)
+}
+
+/// `len` random multiples of `step` in `[-limit, limit]`: exactly
+/// representable in bf16, f16 and e4m3 for small limits, so GEMM results can
+/// be checked bit for bit.
+pub fn random_grid(len: usize, step: f32, limit: f32) -> Vec<f32> {
+    let mut rng = rand::rng();
+    let steps = (limit / step) as i32;
+    (0..len)
+        .map(|_| rng.random_range(-steps..=steps) as f32 * step)
+        .collect()
+}
+
+/// How many times repeat-tests repeat: 100, or `FA3_TEST_REPEATS` (the
+/// bundle's sanitizer mode lowers it; racecheck is ~100x slower).
+pub fn repeats() -> usize {
+    std::env::var("FA3_TEST_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
 }

@@ -63,3 +63,60 @@ fn embedded_cubin_matches_the_build_tools() {
         );
     }
 }
+
+/// The structure of the primitive self-tests is real: tensor-core
+/// instructions where wgmma is used, TMA where it loads, and the pingpong
+/// consumers running above the 168-register entry cap without spilling.
+#[test]
+fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
+    let ptxas = tools::find(tools::Tool::Ptxas).expect("ptxas not found: run `cargo xtask tools`");
+    let cuobjdump =
+        tools::find(tools::Tool::Cuobjdump).expect("cuobjdump not found: run `cargo xtask tools`");
+    let work = std::env::temp_dir().join(format!("fa3-sass-test-{}", std::process::id()));
+    let kernels =
+        inspect::assemble_and_inspect(fa3::kernel_image::ptx(), &ptxas, Some(&cuobjdump), &work)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&work);
+    let class =
+        |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
+    let mut wgmma_kernels = 0;
+    for k in &kernels {
+        let name = k.kernel.as_str();
+        let uses_wgmma = name.starts_with("fa3_selftest_gemm")
+            || name == "fa3_selftest_chain"
+            || name.starts_with("fa3_selftest_pingpong");
+        if uses_wgmma {
+            let tensor_core = if name.contains("e4m3") {
+                class(k, "QGMMA")
+            } else {
+                class(k, "HGMMA")
+            };
+            assert!(tensor_core > 0, "{name}: no wgmma in SASS");
+            assert!(class(k, "UTMALDG") > 0, "{name}: no TMA load in SASS");
+            assert_eq!(class(k, "LDL/STL"), 0, "{name}: local memory");
+            wgmma_kernels += 1;
+        }
+        if name.starts_with("fa3_selftest_pingpong") {
+            assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
+            assert_eq!(
+                k.usage.registers, 168,
+                "{name}: 384 threads x 1 block cap at entry"
+            );
+            assert!(
+                k.max_register > 168,
+                "{name}: consumers use R{} at most",
+                k.max_register
+            );
+        }
+        if name.starts_with("fa3_selftest_tma") {
+            assert!(
+                class(k, "UTMALDG") > 0 && class(k, "UTMASTG") > 0,
+                "{name}: TMA load and store"
+            );
+        }
+    }
+    assert_eq!(
+        wgmma_kernels, 18,
+        "wgmma kernels: 15 GEMM shapes, the chain, 2 pingpong rings"
+    );
+}

@@ -7,7 +7,8 @@ use fa3_kernels_builder::inspect;
 use std::fs;
 use std::time::Instant;
 
-/// Test names that need ptxas; filtered out (and said so) when it is missing.
+/// Test names that need ptxas and cuobjdump; filtered out (and said so) when
+/// either is missing.
 const PTXAS_TESTS: &str = "ptxas_";
 
 #[derive(Debug, clap::Args)]
@@ -97,8 +98,8 @@ fn workspace_tests(args: &Args, found: &Found) -> Result {
     if args.gpu {
         harness.push("--include-ignored");
     }
-    if found.ptxas.is_none() {
-        eprintln!("ptxas not found: the `{PTXAS_TESTS}*` tests are filtered out");
+    if found.ptxas.is_none() || found.cuobjdump.is_none() {
+        eprintln!("ptxas/cuobjdump not found: the `{PTXAS_TESTS}*` tests are filtered out");
         harness.extend(["--skip", PTXAS_TESTS]);
     }
     if !harness.is_empty() {

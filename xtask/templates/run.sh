@@ -30,7 +30,11 @@ test)
     fail=0
     for t in "$here"/tests/*; do
         echo "== $(basename "$t")"
-        "$t" --include-ignored "$@" || fail=1
+        # Bounded, so a hung kernel names its binary instead of eating the run.
+        timeout "${FA3_TEST_TIMEOUT:-300}" "$t" --include-ignored "$@"
+        status=$?
+        [ "$status" = 124 ] && echo "== $(basename "$t"): TIMED OUT after ${FA3_TEST_TIMEOUT:-300} s (hung kernel?)"
+        [ "$status" = 0 ] || fail=1
     done
     [ "$fail" = 0 ] && echo "run.sh test: all test binaries passed" || echo "run.sh test: FAILURES above"
     exit "$fail"
@@ -50,13 +54,16 @@ sanitize)
         for t in $(gpu_test_binaries); do
             name="$(basename "$t")"
             log="$logdir/$tool-$name.log"
-            compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 \
+            # Repeat-tests run twice here: racecheck is ~100x slower.
+            FA3_TEST_REPEATS=2 timeout "${FA3_TEST_TIMEOUT:-300}" \
+                compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 \
                 "$t" --ignored --test-threads=1 "$@" >"$log" 2>&1
             status=$?
             errors="$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -n 1)"
             case "$status" in
             0) verdict="clean" ;;
             99) verdict="SANITIZER ERRORS"; fail=1 ;;
+            124) verdict="TIMED OUT"; fail=1 ;;
             *) verdict="TESTS FAILED (exit $status)"; fail=1 ;;
             esac
             summary+="$(printf '%-10s %-28s %-18s %s' "$tool" "$name" "$verdict" "$errors")"$'\n'

@@ -20,7 +20,7 @@ macro_rules! elements {
         impl Element for $t {}
     )*};
 }
-elements!(f32, f16, bf16, F8E4M3, i32, u8);
+elements!(f32, f16, bf16, F8E4M3, i32, u32, u8);
 
 /// A buffer of `T` in the memory of one [`Gpu`].
 #[derive(Debug)]
@@ -103,6 +103,12 @@ impl Gpu {
                 ),
             })
         }
+    }
+
+    /// The buffer's device address, for checks and descriptors (no access).
+    pub(crate) fn buffer_address<T>(&self, buffer: &DeviceBuffer<T>) -> u64 {
+        let (address, _no_access) = buffer.slice.device_ptr(&self.stream);
+        address
     }
 
     /// The buffer's address for a kernel that reads it. Keep the guard alive

@@ -4,10 +4,13 @@ mod buffer;
 mod launch;
 mod module;
 mod timing;
+mod tma;
 
 pub use buffer::{DeviceBuffer, Element};
 pub(crate) use launch::LaunchShape;
 pub use module::ModuleSource;
+pub use tma::TmaElement;
+pub(crate) use tma::TmaView;
 
 use crate::error::{DriverContext, Error, Result};
 use cudarc::driver::{CudaContext, CudaModule, CudaStream, DriverError, sys};

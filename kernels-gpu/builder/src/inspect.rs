@@ -20,6 +20,8 @@ pub struct KernelInspection {
     pub sass_classes: BTreeMap<String, u32>,
     /// All SASS instructions; 0 without cuobjdump.
     pub sass_instructions: u32,
+    /// Highest general register in the SASS; 0 without cuobjdump.
+    pub max_register: u32,
     pub warnings: Vec<String>,
     /// Broken rules (see [`rules::violations`]); empty when clean.
     pub violations: Vec<String>,
@@ -66,6 +68,7 @@ fn one(
             })
             .unwrap_or_default(),
         sass_instructions: fsass.map_or(0, FunctionSass::total),
+        max_register: fsass.map_or(0, |f| f.max_register),
         warnings: report
             .warnings_for(spec.entry)
             .into_iter()

@@ -67,7 +67,12 @@ fn run_cargo(req: &BuildRequest, asm: &Path) -> Result<(), BuildError> {
     if !req.features.is_empty() {
         cmd.arg("--features").arg(req.features.join(","));
     }
-    cmd.arg("--").arg(format!("--emit=asm={}", asm.display()));
+    // Warnings are errors for the kernel crate (not for core): the nested
+    // build's output is only shown when it fails, and the device modules are
+    // not covered by the host's clippy run.
+    cmd.arg("--")
+        .arg(format!("--emit=asm={}", asm.display()))
+        .arg("-Dwarnings");
     scrub_env(&mut cmd);
     cmd.env("CARGO_TARGET_NVPTX64_NVIDIA_CUDA_RUSTFLAGS", RUSTFLAGS);
     cmd.envs(PROFILE.iter().copied());

@@ -30,9 +30,26 @@ pub fn unresolved_calls(ptx: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Device functions the module defines (`.func` bodies): everything is meant
+/// to be inlined into the entries.
+pub fn outlined_functions(ptx: &str) -> Vec<&str> {
+    ptx.lines()
+        .filter_map(|line| {
+            let rest = line.trim_start();
+            let rest = rest.strip_prefix(".visible ").unwrap_or(rest);
+            let rest = rest.strip_prefix(".func")?;
+            let rest = match rest.trim_start().strip_prefix('(') {
+                Some(r) => r.split_once(')').map_or(r, |(_, tail)| tail),
+                None => rest,
+            };
+            Some(rest.trim().split(['(', ' ', ';']).next().unwrap_or(rest))
+        })
+        .collect()
+}
+
 /// Checks the module rules: built for sm_90a, self-contained (no
-/// `.extern .func`), exactly the entries of the kernel table, each with its
-/// launch bounds.
+/// `.extern .func`), nothing outlined (no `.func`), exactly the entries of
+/// the kernel table, each with its launch bounds.
 pub fn check_module(ptx: &str, kernels: &[KernelSpec]) -> Result<(), BuildError> {
     let mut problems = Vec::new();
     if !ptx
@@ -47,6 +64,12 @@ pub fn check_module(ptx: &str, kernels: &[KernelSpec]) -> Result<(), BuildError>
         problems.push(format!(
             "unresolved call to `{name}` (`.extern .func`): the module must be \
              self-contained; inline the callee or remove the call (a panic path?)"
+        ));
+    }
+    for name in outlined_functions(ptx) {
+        problems.push(format!(
+            "device function `{name}` was not inlined (`.func`): mark it #[inline(always)] \
+             (host-only code such as Debug impls must be cfg'd out of nvptx64)"
         ));
     }
     let found = entries(ptx);
@@ -228,6 +251,18 @@ mod tests {
             err.contains("unresolved call to `_ZN4core9panicking5panic`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn outlined_function_is_reported() {
+        let ptx = SAMPLE.replace(
+            ".visible .entry k2()",
+            ".func (.param .b32 r) helper(\n)\n{\n}\n.visible .entry k2()",
+        );
+        assert_eq!(outlined_functions(&ptx), vec!["helper"]);
+        let patched = patch_launch_bounds(&ptx, K).unwrap();
+        let err = check_module(&patched, K).unwrap_err().to_string();
+        assert!(err.contains("`helper` was not inlined"), "{err}");
     }
 
     #[test]

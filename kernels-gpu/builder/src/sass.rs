@@ -15,6 +15,9 @@ pub struct FunctionSass {
     /// Instructions counted by base opcode (`HGMMA.64x64x16.F32.BF16` counts
     /// as `HGMMA`).
     pub opcodes: BTreeMap<String, u32>,
+    /// Highest general register (`R<n>`) the code touches. Above the
+    /// entry's register cap it proves `setmaxnreg` raised the limit.
+    pub max_register: u32,
 }
 
 impl FunctionSass {
@@ -83,9 +86,24 @@ pub fn parse(listing: &str) -> Vec<FunctionSass> {
             });
         } else if let (Some(f), Some(op)) = (functions.last_mut(), base_opcode(trimmed)) {
             *f.opcodes.entry(op.to_string()).or_default() += 1;
+            f.max_register = f.max_register.max(max_register(trimmed));
         }
     }
     functions
+}
+
+// The highest `R<n>` operand of an instruction line (0 if none). `UR`, `SR_`
+// and `RZ` are other register files or constants.
+fn max_register(line: &str) -> u32 {
+    let code = line
+        .split("/*")
+        .nth(1)
+        .and_then(|l| l.split_once("*/"))
+        .map_or("", |(_, rest)| rest);
+    code.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|token| token.strip_prefix('R')?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 // `/*0040*/  @!P0 IMAD R0, R0, UR4, R3 ;  /* 0x... */` -> `IMAD`
@@ -118,7 +136,7 @@ mod tests {
         /*0010*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], RZ ;  /* 0x0 */
         /*0020*/              @!P0 EXIT ;                          /* 0x000000000000894d */
         /*0030*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;   /* 0x0 */
-        /*0040*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR8], R24 ;  /* 0x0 */
+        /*0040*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR8], R231 ;  /* 0x0 */
 \t\tFunction : fa3_j
         /*0000*/                   EXIT ;                          /* 0x0 */
 ";
@@ -132,5 +150,7 @@ mod tests {
         assert_eq!(f[0].count(&["EXIT", "BAR"]), 2);
         assert_eq!(f[0].total(), 5);
         assert_eq!(f[1].count(&["EXIT"]), 1);
+        assert_eq!(f[0].max_register, 231, "UR/RZ/SR are not general registers");
+        assert_eq!(f[1].max_register, 0);
     }
 }

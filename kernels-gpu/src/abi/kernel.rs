@@ -1,7 +1,8 @@
 //! What the host needs to know about a kernel, and the macro that declares one.
 
 /// Launch facts of one kernel entry, as the builder and the host see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
 pub struct KernelSpec {
     /// The `.entry` name in the PTX module.
     pub entry: &'static str,
@@ -31,23 +32,20 @@ pub trait Kernel {
 
 /// Declares kernels: one host marker type and one device entry each.
 ///
+/// `Marker: entry(Params) [max threads per block, min blocks per SM] => body;`
+///
 /// The device entry is generated here (and only on nvptx64) so that its name,
 /// its parameter type and its launch bounds cannot drift from what the host
 /// launches with.
 macro_rules! kernel_table {
     ($(
         $(#[$doc:meta])*
-        $name:ident {
-            entry: $entry:ident,
-            params: $params:ty,
-            max_threads_per_block: $threads:literal,
-            min_blocks_per_sm: $blocks:literal,
-            body: $body:path $(,)?
-        }
-    ),* $(,)?) => {
+        $name:ident : $entry:ident ($params:ty) [$threads:literal, $blocks:literal] => $body:path;
+    )*) => {
         $(
             $(#[$doc])*
-            #[derive(Debug, Clone, Copy)]
+            #[derive(Clone, Copy)]
+            #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
             pub struct $name;
 
             impl $crate::abi::Kernel for $name {

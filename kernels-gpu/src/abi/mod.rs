@@ -8,8 +8,11 @@
 
 mod kernel;
 mod ptr;
+pub mod selftest;
 mod table;
+mod tensor_map;
 
 pub use kernel::{Kernel, KernelParams, KernelSpec};
 pub use ptr::GlobalPtr;
 pub use table::*;
+pub use tensor_map::TensorMap;

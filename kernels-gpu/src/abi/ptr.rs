@@ -1,5 +1,6 @@
 //! A typed device address that is plain data on both sides of the ABI.
 
+#[cfg(not(target_arch = "nvptx64"))]
 use core::fmt;
 use core::marker::PhantomData;
 
@@ -45,6 +46,7 @@ impl<T> Clone for GlobalPtr<T> {
 
 impl<T> Copy for GlobalPtr<T> {}
 
+#[cfg(not(target_arch = "nvptx64"))]
 impl<T> fmt::Debug for GlobalPtr<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "GlobalPtr({:#x})", self.address)

@@ -1,11 +1,16 @@
 //! The kernels of the module and their parameter blocks.
+//!
+//! One line per kernel: `Marker: entry(Params) [max threads, min blocks/SM]
+//! => device body;` (see `kernel_table!`).
 
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
+use super::selftest::{ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
 
 /// Parameters of [`SmokeAxpy`]: `out[i] = alpha * x[i] + y[i]` for `i < len`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
 pub struct SmokeParams {
     pub x: GlobalPtr<f32>,
     pub y: GlobalPtr<f32>,
@@ -17,14 +22,50 @@ pub struct SmokeParams {
 // SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
 unsafe impl KernelParams for SmokeParams {}
 
+// Device-side names the bodies below refer to (nvptx64 only).
+#[cfg(target_arch = "nvptx64")]
+use crate::{
+    arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
+    selftest::{
+        chain,
+        gemm::{self, BK, BMn},
+        pingpong, tma_round_trip,
+    },
+    smoke,
+};
+
 kernel_table! {
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.
-    SmokeAxpy {
-        entry: fa3_smoke_axpy,
-        params: SmokeParams,
-        max_threads_per_block: 256,
-        min_blocks_per_sm: 1,
-        body: crate::smoke::axpy,
-    },
+    SmokeAxpy: fa3_smoke_axpy(SmokeParams) [256, 1] => smoke::axpy;
+
+    /// TMA round trip of 2-D boxes.
+    SelftestTma2d: fa3_selftest_tma_2d(TmaRoundTripParams) [128, 1] => tma_round_trip::round_trip::<2>;
+    /// TMA round trip of 4-D boxes.
+    SelftestTma4d: fa3_selftest_tma_4d(TmaRoundTripParams) [128, 1] => tma_round_trip::round_trip::<4>;
+
+    /// wgmma GEMM self-tests: SS/RS, element, B major, N.
+    SelftestGemmSsBf16KN64: fa3_selftest_gemm_ss_bf16_k_n64(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 64>, 64, 32, false>;
+    SelftestGemmSsBf16KN80: fa3_selftest_gemm_ss_bf16_k_n80(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 80>, 80, 40, false>;
+    SelftestGemmSsBf16KN176: fa3_selftest_gemm_ss_bf16_k_n176(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 176>, 176, 88, false>;
+    SelftestGemmSsBf16KN256: fa3_selftest_gemm_ss_bf16_k_n256(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 256>, 256, 128, false>;
+    SelftestGemmSsBf16MnN64: fa3_selftest_gemm_ss_bf16_mn_n64(GemmParams) [128, 1] => gemm::run::<Bf16, MnMajor, BMn<Bf16, 64>, 64, 32, false>;
+    SelftestGemmSsBf16MnN128: fa3_selftest_gemm_ss_bf16_mn_n128(GemmParams) [128, 1] => gemm::run::<Bf16, MnMajor, BMn<Bf16, 128>, 128, 64, false>;
+    SelftestGemmSsBf16MnN256: fa3_selftest_gemm_ss_bf16_mn_n256(GemmParams) [128, 1] => gemm::run::<Bf16, MnMajor, BMn<Bf16, 256>, 256, 128, false>;
+    SelftestGemmSsF16KN128: fa3_selftest_gemm_ss_f16_k_n128(GemmParams) [128, 1] => gemm::run::<F16, KMajor, BK<F16, 128>, 128, 64, false>;
+    SelftestGemmRsBf16KN64: fa3_selftest_gemm_rs_bf16_k_n64(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 64>, 64, 32, true>;
+    SelftestGemmRsBf16MnN128: fa3_selftest_gemm_rs_bf16_mn_n128(GemmParams) [128, 1] => gemm::run::<Bf16, MnMajor, BMn<Bf16, 128>, 128, 64, true>;
+    SelftestGemmRsBf16MnN256: fa3_selftest_gemm_rs_bf16_mn_n256(GemmParams) [128, 1] => gemm::run::<Bf16, MnMajor, BMn<Bf16, 256>, 256, 128, true>;
+    SelftestGemmSsE4m3N64: fa3_selftest_gemm_ss_e4m3_n64(GemmParams) [128, 1] => gemm::run::<E4m3, KMajor, BK<E4m3, 64>, 64, 32, false>;
+    SelftestGemmSsE4m3N256: fa3_selftest_gemm_ss_e4m3_n256(GemmParams) [128, 1] => gemm::run::<E4m3, KMajor, BK<E4m3, 256>, 256, 128, false>;
+    SelftestGemmRsE4m3N128: fa3_selftest_gemm_rs_e4m3_n128(GemmParams) [128, 1] => gemm::run::<E4m3, KMajor, BK<E4m3, 128>, 128, 64, true>;
+    SelftestGemmRsE4m3N256: fa3_selftest_gemm_rs_e4m3_n256(GemmParams) [128, 1] => gemm::run::<E4m3, KMajor, BK<E4m3, 256>, 256, 128, true>;
+
+    /// S = Q·Kᵀ, row max/sum, P = bf16(S) in registers, O = P·V.
+    SelftestChain: fa3_selftest_chain(ChainParams) [128, 1] => chain::run;
+
+    /// Producer + two pingpong consumers over a 2-stage ring.
+    SelftestPingpong2: fa3_selftest_pingpong_2(PingpongParams) [384, 1] => pingpong::run::<2>;
+    /// Producer + two pingpong consumers over a 3-stage ring.
+    SelftestPingpong3: fa3_selftest_pingpong_3(PingpongParams) [384, 1] => pingpong::run::<3>;
 }

@@ -1,0 +1,36 @@
+//! Self-tests of the Hopper building blocks the kernels are made of: TMA
+//! copies, wgmma GEMMs (SS and RS, bf16/f16/e4m3), the GEMM chain of
+//! attention with P kept in registers, and a warp-specialized producer /
+//! pingpong-consumer ring.
+//!
+//! Each function runs one self-test kernel on host data and returns what the
+//! GPU computed, for comparison with a CPU reference (the test suite does
+//! this). Inputs are checked; a wrong shape is an [`Error::InvalidArgument`]
+//! and nothing is launched.
+//!
+//! [`Error::InvalidArgument`]: crate::Error::InvalidArgument
+
+mod chain;
+mod gemm;
+mod pingpong;
+mod tma;
+
+pub use crate::gpu::TmaElement;
+pub use chain::{ChainResult, gemm_chain};
+pub use gemm::{BMajor, GEMM_CASES, GemmCase, GemmElement, GemmForm, GemmInput, wgmma_gemm};
+pub use pingpong::{PingpongResult, pingpong};
+pub use tma::{TmaCase, TmaRoundTrip, tma_round_trip};
+
+use crate::error::{Error, Result};
+
+/// Errors unless `len == expected`.
+fn check_len(argument: &'static str, len: usize, expected: usize) -> Result<()> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            argument,
+            problem: format!("{len} elements; this self-test needs exactly {expected}"),
+        })
+    }
+}

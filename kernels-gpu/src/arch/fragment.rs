@@ -1,0 +1,79 @@
+//! Register-level helpers on wgmma fragments: row reductions across a quad
+//! and packing f32 accumulators into 16-bit A operands.
+//!
+//! Which element each register holds is in `crate::layout::fragment`.
+
+use super::elem::{Bf16, F16};
+use super::intrinsics;
+use super::wgmma::{Accumulator, FragA};
+use crate::layout::fragment::accumulator_to_a_k16;
+use core::arch::asm;
+
+/// `value` combined over the 4 lanes of the calling quad (the lanes holding
+/// one accumulator row) with `max`.
+#[inline(always)]
+pub fn quad_max(value: f32) -> f32 {
+    let a = value.max(shfl_xor(value, 1));
+    a.max(shfl_xor(a, 2))
+}
+
+/// `value` summed over the 4 lanes of the calling quad.
+#[inline(always)]
+pub fn quad_sum(value: f32) -> f32 {
+    let a = value + shfl_xor(value, 1);
+    a + shfl_xor(a, 2)
+}
+
+#[inline(always)]
+fn shfl_xor(value: f32, mask: u32) -> f32 {
+    // SAFETY: a full-warp butterfly shuffle; every lane executes it.
+    unsafe { intrinsics::shfl_bfly_f32(u32::MAX, value, mask, 0x1f) }
+}
+
+/// Two f32 rounded to bf16 (nearest even) in one register, `lo` in the low half.
+#[inline(always)]
+pub fn pack_bf16x2(lo: f32, hi: f32) -> u32 {
+    let out: u32;
+    // SAFETY: a conversion; cvt puts its first source in the high half.
+    unsafe {
+        asm!("cvt.rn.bf16x2.f32 {o}, {h}, {l};", o = out(reg32) out, h = in(reg32) hi, l = in(reg32) lo)
+    }
+    out
+}
+
+/// Two f32 rounded to f16 (nearest even) in one register, `lo` in the low half.
+#[inline(always)]
+pub fn pack_f16x2(lo: f32, hi: f32) -> u32 {
+    let out: u32;
+    // SAFETY: as `pack_bf16x2`.
+    unsafe {
+        asm!("cvt.rn.f16x2.f32 {o}, {h}, {l};", o = out(reg32) out, h = in(reg32) hi, l = in(reg32) lo)
+    }
+    out
+}
+
+impl<const R: usize> Accumulator<R> {
+    /// Columns `16 kb .. 16 kb + 16` of this accumulator, rounded to bf16, as
+    /// the k16 A operand of the next GEMM (P·V with P = this, never through
+    /// shared memory).
+    #[inline(always)]
+    pub fn to_a_bf16(&self, kb: u32) -> FragA<Bf16> {
+        FragA::new(self.pack(kb, pack_bf16x2))
+    }
+
+    /// As [`Self::to_a_bf16`], rounded to f16.
+    #[inline(always)]
+    pub fn to_a_f16(&self, kb: u32) -> FragA<F16> {
+        FragA::new(self.pack(kb, pack_f16x2))
+    }
+
+    #[inline(always)]
+    fn pack(&self, kb: u32, pack2: fn(f32, f32) -> u32) -> [u32; 4] {
+        let mut regs = [0u32; 4];
+        for (reg, slot) in regs.iter_mut().enumerate() {
+            let (lo, hi) = accumulator_to_a_k16(kb, reg as u32);
+            *slot = pack2(self.regs[lo as usize], self.regs[hi as usize]);
+        }
+        regs
+    }
+}

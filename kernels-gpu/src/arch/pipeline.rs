@@ -1,0 +1,79 @@
+//! A ring of `S` shared-memory stages guarded by full/empty mbarriers: a TMA
+//! producer fills stages, consumers drain them.
+
+use super::mbarrier::{MBarrier, fence_init};
+use super::thread::Elected;
+pub use crate::layout::pipeline_state::PipelineState;
+
+/// The barriers of an `S`-stage ring: `full[s]` completes when stage `s`
+/// holds data (TMA bytes arrived), `empty[s]` when every consumer is done
+/// with it.
+
+pub struct TmaPipeline<const S: usize> {
+    base: u32,
+}
+
+impl<const S: usize> TmaPipeline<S> {
+    /// Shared bytes the barriers take (full then empty, 8 bytes each).
+    pub const BYTES: u32 = 2 * S as u32 * MBarrier::BYTES;
+
+    /// The ring whose barriers start at shared address `base`.
+    ///
+    /// # Safety
+    /// `base` is 8-byte aligned and `base..base + BYTES` is reserved for it.
+    #[inline(always)]
+    pub unsafe fn at(base: u32) -> Self {
+        Self { base }
+    }
+
+    #[inline(always)]
+    fn full(&self, stage: u32) -> MBarrier {
+        // SAFETY: inside the reserved range (`stage < S`).
+        unsafe { MBarrier::at(self.base + stage * MBarrier::BYTES) }
+    }
+
+    #[inline(always)]
+    fn empty(&self, stage: u32) -> MBarrier {
+        // SAFETY: inside the reserved range (`stage < S`).
+        unsafe { MBarrier::at(self.base + (S as u32 + stage) * MBarrier::BYTES) }
+    }
+
+    /// Initializes all barriers: `full` expects the producer's one arrival
+    /// (plus TMA bytes), `empty` one arrival per consumer warp. One thread;
+    /// a block barrier must follow before any use.
+    #[inline(always)]
+    pub fn init(&self, one: &Elected, consumer_arrivals: u32) {
+        for s in 0..S as u32 {
+            self.full(s).init(one, 1);
+            self.empty(s).init(one, consumer_arrivals);
+        }
+        fence_init();
+    }
+
+    /// Producer: waits until the stage at `state` is free.
+    #[inline(always)]
+    pub fn producer_acquire(&self, state: PipelineState<S>) {
+        self.empty(state.index()).wait(state.phase());
+    }
+
+    /// Producer: announces `bytes` of TMA data for the stage and returns the
+    /// barrier the TMA loads complete on.
+    #[inline(always)]
+    pub fn producer_expect(&self, state: PipelineState<S>, bytes: u32) -> MBarrier {
+        let full = self.full(state.index());
+        full.arrive_expect_tx(bytes);
+        full
+    }
+
+    /// Consumer: waits until the stage at `state` holds its data.
+    #[inline(always)]
+    pub fn consumer_wait(&self, state: PipelineState<S>) {
+        self.full(state.index()).wait(state.phase());
+    }
+
+    /// Consumer: one arrival saying this warp is done with the stage.
+    #[inline(always)]
+    pub fn consumer_release(&self, state: PipelineState<S>) {
+        self.empty(state.index()).arrive();
+    }
+}

@@ -1,0 +1,27 @@
+//! Register reallocation between warpgroups (`setmaxnreg`).
+//!
+//! Works only under a register cap at entry: the builder writes `.maxntid`
+//! and `.minnctapersm` into each entry (otherwise ptxas says C7508 and
+//! ignores it). With 384 threads and 1 block per SM the cap is 168; FA3
+//! gives the producer 24 (it only issues TMA) and each of the two consumer
+//! warpgroups 240.
+
+use super::intrinsics;
+use super::thread::Warpgroup;
+
+/// Gives registers back: this warpgroup will use at most `N` (24..=256,
+/// multiple of 8).
+#[inline(always)]
+pub fn release<const N: u32>(_wg: &Warpgroup) {
+    const { assert!(N >= 24 && N <= 256 && N % 8 == 0) };
+    // SAFETY: warpgroup-wide, converged (the token says so).
+    unsafe { intrinsics::setmaxnreg_dec(N) }
+}
+
+/// Takes registers: this warpgroup may use up to `N` (24..=256, multiple of 8).
+#[inline(always)]
+pub fn acquire<const N: u32>(_wg: &Warpgroup) {
+    const { assert!(N >= 24 && N <= 256 && N % 8 == 0) };
+    // SAFETY: warpgroup-wide, converged (the token says so).
+    unsafe { intrinsics::setmaxnreg_inc(N) }
+}

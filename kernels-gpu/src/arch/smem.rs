@@ -1,0 +1,132 @@
+//! Dynamic shared memory and the typed, 128-byte-swizzled tiles in it.
+
+use super::elem::{Element, KMajor, Major, MnMajor};
+use crate::layout::{desc, swizzle};
+use core::arch::{asm, global_asm};
+use core::marker::PhantomData;
+
+// One dynamic shared-memory window for every kernel of the module. Its base
+// is 1024-byte aligned (swizzled tiles need it) because no kernel declares
+// static shared memory before it.
+global_asm!(".extern .shared .align 1024 .b8 fa3_dynamic_smem[];");
+
+/// Shared-memory address of the dynamic window's first byte.
+#[inline(always)]
+pub fn base() -> u32 {
+    let addr: u32;
+    // SAFETY: takes the address of the extern shared symbol.
+    unsafe { asm!("mov.u32 {a}, fa3_dynamic_smem;", a = out(reg32) addr) }
+    addr
+}
+
+/// Loads 4 bytes at shared address `addr`.
+///
+/// # Safety
+/// `addr` is 4-byte aligned, inside the block's dynamic shared memory, and
+/// not being written concurrently.
+#[inline(always)]
+pub unsafe fn load_u32(addr: u32) -> u32 {
+    let v: u32;
+    // SAFETY: per the contract.
+    unsafe { asm!("ld.shared.b32 {v}, [{a}];", v = out(reg32) v, a = in(reg32) addr) }
+    v
+}
+
+/// Stores 4 bytes at shared address `addr`.
+///
+/// # Safety
+/// As [`load_u32`], and no other thread reads or writes it concurrently.
+#[inline(always)]
+pub unsafe fn store_u32(addr: u32, value: u32) {
+    // SAFETY: per the contract.
+    unsafe { asm!("st.shared.b32 [{a}], {v};", a = in(reg32) addr, v = in(reg32) value) }
+}
+
+/// A `ROWS x COLS` tile of `T` in shared memory, stored as 128-byte column
+/// blocks with the 128-byte swizzle (what TMA writes with a 128-byte inner
+/// box). `M` says how wgmma reads it.
+
+pub struct Tile<T, const ROWS: u32, const COLS: u32, M> {
+    addr: u32,
+    marker: PhantomData<(T, M)>,
+}
+
+impl<T: Element, const ROWS: u32, const COLS: u32, M: Major> Tile<T, ROWS, COLS, M> {
+    /// Elements in one 128-byte row segment.
+    pub const BLOCK_COLS: u32 = swizzle::ROW_BYTES / T::BYTES;
+    /// Column blocks (TMA loads) per tile.
+    pub const BLOCKS: u32 = {
+        assert!(
+            COLS % (swizzle::ROW_BYTES / T::BYTES) == 0,
+            "columns must fill 128-byte rows"
+        );
+        assert!(ROWS % 8 == 0, "rows must fill 8-row swizzle atoms");
+        COLS / Self::BLOCK_COLS
+    };
+    /// Bytes of one column block.
+    pub const BLOCK_BYTES: u32 = ROWS * swizzle::ROW_BYTES;
+    /// Bytes of the tile.
+    pub const BYTES: u32 = Self::BLOCKS * Self::BLOCK_BYTES;
+
+    /// The tile at shared address `addr`.
+    ///
+    /// # Safety
+    /// `addr` is 1024-byte aligned and `addr..addr + BYTES` belongs to this
+    /// tile alone for as long as it is used.
+    #[inline(always)]
+    pub unsafe fn at(addr: u32) -> Self {
+        Self {
+            addr,
+            marker: PhantomData,
+        }
+    }
+
+    /// Shared address of the tile.
+    #[inline(always)]
+    pub fn addr(&self) -> u32 {
+        self.addr
+    }
+
+    /// Shared address of column block `b` (where TMA load `b` goes).
+    #[inline(always)]
+    pub fn block(&self, b: u32) -> u32 {
+        self.addr + b * Self::BLOCK_BYTES
+    }
+}
+
+/// A wgmma shared-memory descriptor for an operand of major `M`.
+#[derive(Clone, Copy)]
+pub struct SmemDesc<M> {
+    bits: u64,
+    major: PhantomData<M>,
+}
+
+impl<M> SmemDesc<M> {
+    /// The 64-bit descriptor.
+    #[inline(always)]
+    pub fn bits(self) -> u64 {
+        self.bits
+    }
+}
+
+impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, KMajor> {
+    /// Descriptor of k-step `k` (32 bytes of K: k16 for 16-bit, k32 for e4m3).
+    #[inline(always)]
+    pub fn desc(&self, k: u32) -> SmemDesc<KMajor> {
+        SmemDesc {
+            bits: desc::k_major(self.addr, ROWS, k),
+            major: PhantomData,
+        }
+    }
+}
+
+impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, MnMajor> {
+    /// Descriptor of k16 step `k` (16 rows).
+    #[inline(always)]
+    pub fn desc(&self, k: u32) -> SmemDesc<MnMajor> {
+        SmemDesc {
+            bits: desc::mn_major(self.addr, ROWS, k),
+            major: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Barriers between threads and fences between memory proxies.
+
+use super::intrinsics;
+use core::arch::asm;
+
+/// Hardware named barriers (16 per CTA). Id 0 is `__syncthreads`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum NamedBarrier {
+    /// The whole block (`bar.sync 0`).
+    Block = 0,
+    /// Turn of consumer warpgroup 1 to issue its GEMMs (pingpong).
+    ConsumerTurn1 = 1,
+    /// Turn of consumer warpgroup 2 to issue its GEMMs (pingpong).
+    ConsumerTurn2 = 2,
+}
+
+impl NamedBarrier {
+    /// The pingpong turn barrier of consumer `i` (0 or 1).
+    #[inline(always)]
+    pub fn consumer_turn(i: u32) -> Self {
+        if i == 0 {
+            NamedBarrier::ConsumerTurn1
+        } else {
+            NamedBarrier::ConsumerTurn2
+        }
+    }
+}
+
+/// Waits at `barrier` until `threads` threads (a multiple of 32) have arrived
+/// or synced on it.
+#[inline(always)]
+pub fn sync(barrier: NamedBarrier, threads: u32) {
+    // SAFETY: a barrier; every participating warp executes it converged.
+    unsafe { intrinsics::barrier_sync(barrier as u32, threads) }
+}
+
+/// Arrives at `barrier` without waiting (counts towards `threads`).
+#[inline(always)]
+pub fn arrive(barrier: NamedBarrier, threads: u32) {
+    // SAFETY: as `sync`, without the wait.
+    unsafe { intrinsics::barrier_arrive(barrier as u32, threads) }
+}
+
+/// `__syncthreads()`.
+#[inline(always)]
+pub fn sync_block() {
+    // SAFETY: barrier 0 over the whole block.
+    unsafe { intrinsics::barrier_sync_all(0) }
+}
+
+/// Orders this thread's generic-proxy shared-memory accesses before later
+/// async-proxy ones (TMA stores, wgmma reading data written by `st.shared`).
+#[inline(always)]
+pub fn fence_proxy_async_shared() {
+    // SAFETY: a fence has no operands.
+    unsafe { asm!("fence.proxy.async.shared::cta;") }
+}

@@ -1,0 +1,72 @@
+//! wgmma shared-memory matrix descriptors for 128-byte-swizzled tiles.
+//!
+//! 64-bit layout (PTX ISA, "matrix descriptor"): bits 0-13 start address >> 4,
+//! 16-29 leading byte offset >> 4, 32-45 stride byte offset >> 4, 49-51 base
+//! offset (0: tiles are 1024-byte aligned), 62-63 swizzle (1 = 128 B).
+//!
+//! Tiles are stored as column blocks: each block holds 128 bytes of every row
+//! (64 bf16 or 128 e4m3), blocks one after another. This is what a TMA load
+//! with a 128-byte inner box produces, one load per block.
+//!
+//! - K-major operand (rows = M or N, columns = K): 8-row groups are 1024 bytes
+//!   apart (stride byte offset); the leading byte offset is unused with
+//!   swizzling. A k-step of 32 bytes (k16 bf16, k32 e4m3) moves the start
+//!   address within the 128-byte row; the next column block starts
+//!   `rows * 128` bytes later.
+//! - MN-major operand (rows = K, columns = M or N): 64-element column blocks
+//!   are `rows * 128` bytes apart (leading byte offset), 8-row K groups 1024
+//!   bytes apart (stride byte offset); a k16 step is 16 rows, 2048 bytes.
+
+use super::swizzle::{ATOM_BYTES, ROW_BYTES};
+
+const SWIZZLE_128B: u64 = 1 << 62;
+
+/// Packs a descriptor for a 128-byte-swizzled operand.
+pub const fn pack(start: u32, leading_bytes: u32, stride_bytes: u32) -> u64 {
+    ((start as u64 >> 4) & 0x3fff)
+        | (((leading_bytes as u64 >> 4) & 0x3fff) << 16)
+        | (((stride_bytes as u64 >> 4) & 0x3fff) << 32)
+        | SWIZZLE_128B
+}
+
+/// Descriptor of k-step `k` (32 bytes of K each) of a K-major tile with
+/// `rows` rows at shared address `tile`.
+pub const fn k_major(tile: u32, rows: u32, k: u32) -> u64 {
+    let byte = k * 32;
+    let start = tile + (byte / ROW_BYTES) * rows * ROW_BYTES + byte % ROW_BYTES;
+    pack(start, 16, ATOM_BYTES)
+}
+
+/// Descriptor of k16 step `k` of an MN-major tile with `rows` (= K) rows.
+pub const fn mn_major(tile: u32, rows: u32, k: u32) -> u64 {
+    pack(tile + k * 16 * ROW_BYTES, rows * ROW_BYTES, ATOM_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_major_steps_match_the_measured_descriptor() {
+        // hopper-notes.md: (addr >> 4) | (1 << 16) | (64 << 32) | (1 << 62),
+        // and each k16 step adds 2.
+        let base = 0x4000;
+        assert_eq!(
+            k_major(base, 64, 0),
+            (0x4000 >> 4) | (1 << 16) | (64 << 32) | (1 << 62)
+        );
+        assert_eq!(k_major(base, 64, 1), k_major(base, 64, 0) + 2);
+        assert_eq!(k_major(base, 64, 3), k_major(base, 64, 0) + 6);
+        // k-step 4 starts the second column block, 64 rows * 128 bytes on.
+        assert_eq!(k_major(base, 64, 4), k_major(base + 64 * 128, 64, 0));
+    }
+
+    #[test]
+    fn mn_major_uses_block_stride_as_leading_offset() {
+        let d = mn_major(0x8000, 128, 1);
+        assert_eq!(d & 0x3fff, (0x8000 + 2048) >> 4);
+        assert_eq!((d >> 16) & 0x3fff, (128 * 128) >> 4);
+        assert_eq!((d >> 32) & 0x3fff, 1024 >> 4);
+        assert_eq!(d >> 62, 1);
+    }
+}

@@ -1,0 +1,102 @@
+//! Which matrix element each register of a warpgroup holds (wgmma m64).
+//!
+//! Thread `t` of the warpgroup (0..128) is lane `t % 32` of warp `t / 32`;
+//! warp `w` owns rows `16w..16w+16`. Within a warp, lanes form 8 groups of 4
+//! (a "quad", `lane / 4`); the 4 lanes of a quad hold one row together, which
+//! is why row reductions need only shuffles with xor 1 and 2.
+
+/// `(row, col)` of f32 accumulator register `reg` of thread `thread`
+/// (m64nN: `N / 2` registers; register `4j + r` covers columns `8j..8j + 8`).
+pub const fn accumulator(thread: u32, reg: u32) -> (u32, u32) {
+    let (warp, lane) = (thread / 32, thread % 32);
+    let (j, r) = (reg / 4, reg % 4);
+    (
+        16 * warp + lane / 4 + 8 * (r / 2),
+        8 * j + 2 * (lane % 4) + r % 2,
+    )
+}
+
+/// `(row, first col)` of A-operand register `reg` (0..4) for k16 (bf16/f16,
+/// two elements per register, columns `col` and `col + 1`).
+pub const fn a_operand_k16(thread: u32, reg: u32) -> (u32, u32) {
+    let (warp, lane) = (thread / 32, thread % 32);
+    (
+        16 * warp + lane / 4 + 8 * (reg % 2),
+        8 * (reg / 2) + 2 * (lane % 4),
+    )
+}
+
+/// `(row, first col)` of A-operand register `reg` (0..4) for k32 (e4m3,
+/// four elements per register, columns `col..col + 4`, lowest byte first).
+pub const fn a_operand_k32(thread: u32, reg: u32) -> (u32, u32) {
+    let (warp, lane) = (thread / 32, thread % 32);
+    (
+        16 * warp + lane / 4 + 8 * (reg % 2),
+        16 * (reg / 2) + 4 * (lane % 4),
+    )
+}
+
+/// Accumulator registers that become A-operand register `reg` of k16 block
+/// `kb` when an m64 accumulator is reused as the A operand of the next GEMM
+/// (P = softmax(S) feeding O += P·V): `(low half, high half)`.
+pub const fn accumulator_to_a_k16(kb: u32, reg: u32) -> (u32, u32) {
+    let first = 8 * kb + 2 * reg;
+    (first, first + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    /// Every (row, col) of a 64 x n accumulator is held exactly once.
+    #[test]
+    fn accumulator_covers_each_element_once() {
+        for n in [8u32, 64, 176, 256] {
+            let mut seen = vec![0u8; 64 * n as usize];
+            for t in 0..128 {
+                for reg in 0..n / 2 {
+                    let (r, c) = accumulator(t, reg);
+                    seen[(r * n + c) as usize] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "n = {n}");
+        }
+    }
+
+    /// The A operand of k16 and of k32 each cover a 64 x k block once.
+    #[test]
+    fn a_operands_cover_their_block_once() {
+        for (k, per_reg, f) in [
+            (16u32, 2u32, a_operand_k16 as fn(u32, u32) -> (u32, u32)),
+            (32, 4, a_operand_k32),
+        ] {
+            let mut seen = vec![0u8; (64 * k) as usize];
+            for t in 0..128 {
+                for reg in 0..4 {
+                    let (r, c) = f(t, reg);
+                    for e in 0..per_reg {
+                        seen[(r * k + c + e) as usize] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "k = {k}");
+        }
+    }
+
+    /// Reusing accumulator registers as the k16 A operand keeps every
+    /// element in place: same thread, same row, same column.
+    #[test]
+    fn accumulator_reuse_as_a_operand_is_in_place() {
+        for t in 0..128 {
+            for kb in 0..4 {
+                for reg in 0..4 {
+                    let (lo, hi) = accumulator_to_a_k16(kb, reg);
+                    let (ar, ac) = a_operand_k16(t, reg);
+                    assert_eq!(accumulator(t, lo), (ar, 16 * kb + ac));
+                    assert_eq!(accumulator(t, hi), (ar, 16 * kb + ac + 1));
+                }
+            }
+        }
+    }
+}

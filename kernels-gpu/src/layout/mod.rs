@@ -1,0 +1,9 @@
+//! Index arithmetic shared by device code and host tests: pipeline ring
+//! state, wgmma fragment coordinates, shared-memory descriptors, swizzle.
+//!
+//! Nothing here touches hardware, so all of it is unit-tested on the CPU.
+
+pub mod desc;
+pub mod fragment;
+pub mod pipeline_state;
+pub mod swizzle;

@@ -1,0 +1,7 @@
+//! Self-test kernels: each proves one Hopper primitive on the GPU against a
+//! CPU reference (launched by `fa3::diagnostics`, checked in `tests/`).
+
+pub(crate) mod chain;
+pub(crate) mod gemm;
+pub(crate) mod pingpong;
+pub(crate) mod tma_round_trip;

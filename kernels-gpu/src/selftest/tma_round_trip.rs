@@ -1,0 +1,59 @@
+//! TMA load -> shared memory -> TMA store, one box per block.
+
+use crate::abi::selftest::{TmaRoundTripParams, tma_round_trip_smem_bytes};
+use crate::arch::mbarrier::{MBarrier, fence_init};
+use crate::arch::smem;
+use crate::arch::sync::sync_block;
+use crate::arch::thread::{block_index, elect_one, thread_index, trap, warp_index};
+use crate::arch::tma;
+
+/// # Safety
+/// Launched with 128 threads, `tma_round_trip_smem_bytes(box_bytes)` bytes
+/// of dynamic shared memory, one block per origin, and maps whose box is
+/// `box_bytes` (see `TmaRoundTripParams`).
+pub(crate) unsafe fn round_trip<const RANK: usize>(p: TmaRoundTripParams) {
+    let tile = smem::base();
+    if tile % 1024 != 0 {
+        trap(); // the 128-byte swizzle needs a 1024-byte aligned box
+    }
+    // SAFETY: the barrier slot follows the box (tma_round_trip_smem_bytes).
+    let bar = unsafe { MBarrier::at(tile + tma_round_trip_smem_bytes(p.box_bytes) - 8) };
+    let block = block_index();
+    // SAFETY: one origin per block (launch contract).
+    let origin = unsafe { *p.origins.as_mut_ptr().add(block as usize) };
+    let coords: [i32; RANK] = core::array::from_fn(|i| origin[i]);
+
+    let issuer = if warp_index() == 0 { elect_one() } else { None };
+    if let Some(one) = &issuer {
+        bar.init(one, 1);
+        fence_init();
+    }
+    sync_block();
+    if let Some(one) = &issuer {
+        tma::prefetch(p.src);
+        bar.arrive_expect_tx(p.box_bytes);
+        // SAFETY: the box fits at `tile`; the barrier expects its bytes.
+        unsafe { tma::load(one, p.src, tile, &bar, coords) };
+    }
+    bar.wait(0);
+
+    let words = p.box_bytes / 4;
+    let mut i = thread_index();
+    while i < words {
+        // SAFETY: inside the box, written by the completed TMA load; the
+        // dump holds `words` words per block.
+        unsafe {
+            *p.smem_dump.as_mut_ptr().add((block * words + i) as usize) =
+                smem::load_u32(tile + 4 * i);
+        }
+        i += 128;
+    }
+
+    if let Some(one) = &issuer {
+        // SAFETY: the box at `tile` was written by TMA only (async proxy),
+        // and this thread saw its completion.
+        unsafe { tma::store(one, p.dst, tile, coords) };
+        tma::commit_group(one);
+        tma::wait_group::<0>(one);
+    }
+}

@@ -1,0 +1,110 @@
+//! wgmma on the GPU: every compiled GEMM shape (SS and RS; bf16, f16, e4m3;
+//! K-major and MN-major B) for several K, the attention GEMM chain with P in
+//! registers, against CPU references.
+
+use fa3::Gpu;
+use fa3::diagnostics::{
+    BMajor, GEMM_CASES, GemmCase, GemmElement, GemmInput, gemm_chain, wgmma_gemm,
+};
+use fa3_tests::random_grid;
+use float8::F8E4M3;
+use half::{bf16, f16};
+
+/// D = A·Bᵀ in f64; `b` is n x k (K-major) or k x n (MN-major), row-major.
+fn reference(a: &[f64], b: &[f64], n: usize, k: usize, major: BMajor) -> Vec<f64> {
+    let mut d = vec![0.0; 64 * n];
+    for i in 0..64 {
+        for j in 0..n {
+            d[i * n + j] = (0..k)
+                .map(|x| {
+                    let bv = match major {
+                        BMajor::K => b[j * k + x],
+                        BMajor::Mn => b[x * n + j],
+                    };
+                    a[i * k + x] * bv
+                })
+                .sum();
+        }
+    }
+    d
+}
+
+/// Runs `case` at `k` on multiples of 0.5 in [-3.5, 3.5]: exact in every
+/// input type, products and sums exact in f32, so the GPU must match exactly.
+fn check_case<T: GemmInput>(gpu: &Gpu, case: GemmCase, k: usize, from: fn(f32) -> T) {
+    let a = random_grid(64 * k, 0.5, 3.5);
+    let b = random_grid(case.n * k, 0.5, 3.5);
+    let to_dev = |v: &[f32]| v.iter().map(|&x| from(x)).collect::<Vec<T>>();
+    let got = wgmma_gemm(gpu, case, k, &to_dev(&a), &to_dev(&b)).expect("gemm runs");
+    let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    let want = reference(&f64s(&a), &f64s(&b), case.n, k, case.b_major);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            f64::from(*g),
+            *w,
+            "{case:?} k = {k}: D[{}][{}]",
+            i / case.n,
+            i % case.n
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn every_wgmma_shape_matches_the_cpu_for_several_k() {
+    let gpu = Gpu::new(0).expect("a Hopper GPU");
+    for &case in GEMM_CASES {
+        // K in whole 128-byte rows: 64 bf16/f16 or 128 e4m3 per row.
+        let ks: &[usize] = match case.element {
+            GemmElement::E4m3 => &[128, 256],
+            GemmElement::Bf16 | GemmElement::F16 => &[64, 128, 256],
+        };
+        for &k in ks {
+            match case.element {
+                GemmElement::Bf16 => check_case(&gpu, case, k, bf16::from_f32),
+                GemmElement::F16 => check_case(&gpu, case, k, f16::from_f32),
+                GemmElement::E4m3 => check_case(&gpu, case, k, F8E4M3::from_f32),
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn attention_gemm_chain_keeps_p_in_registers() {
+    let gpu = Gpu::new(0).expect("a Hopper GPU");
+    // Multiples of 0.25 in [-1, 1]: S = Q·Kᵀ is exact in f32, so its row max
+    // and row sum are too; P = bf16(S) is rounded as the kernel rounds.
+    let (q, k, v) = (
+        random_grid(64 * 64, 0.25, 1.0),
+        random_grid(128 * 64, 0.25, 1.0),
+        random_grid(128 * 64, 0.25, 1.0),
+    );
+    let bf = |x: &[f32]| x.iter().map(|&v| bf16::from_f32(v)).collect::<Vec<_>>();
+    let got = gemm_chain(&gpu, &bf(&q), &bf(&k), &bf(&v)).expect("chain runs");
+    for i in 0..64 {
+        let s: Vec<f32> = (0..128)
+            .map(|j| (0..64).map(|x| q[i * 64 + x] * k[j * 64 + x]).sum())
+            .collect();
+        assert_eq!(
+            got.row_max[i],
+            s.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            "row max {i}"
+        );
+        assert_eq!(got.row_sum[i], s.iter().sum::<f32>(), "row sum {i}");
+        for c in 0..64 {
+            let (mut want, mut scale) = (0.0f64, 0.0f64);
+            for (j, sv) in s.iter().enumerate() {
+                let p = f64::from(bf16::from_f32(*sv).to_f32());
+                want += p * f64::from(v[j * 64 + c]);
+                scale += (p * f64::from(v[j * 64 + c])).abs();
+            }
+            let err = (f64::from(got.o[i * 64 + c]) - want).abs();
+            assert!(
+                err <= 1e-6 * scale.max(1.0),
+                "O[{i}][{c}] = {} vs {want}",
+                got.o[i * 64 + c]
+            );
+        }
+    }
+}
