@@ -40,6 +40,22 @@ impl<T> DeviceBuffer<T> {
     }
 }
 
+/// What attention's validation reads of a buffer (nothing is launched).
+impl<T> DeviceBuffer<T> {
+    /// The device address of element 0, for alignment and overlap checks.
+    pub(crate) fn address(&self) -> u64 {
+        // The guard would record a read on the buffer's own stream; nothing
+        // reads through this address, so it is dropped at once.
+        let (address, _record) = self.slice.device_ptr(self.slice.stream());
+        address
+    }
+
+    /// The ordinal of the GPU that owns the buffer.
+    pub(crate) fn ordinal(&self) -> usize {
+        self.slice.ordinal()
+    }
+}
+
 impl Gpu {
     /// A zero-filled buffer of `len` elements.
     pub fn alloc<T: Element>(&self, len: usize) -> Result<DeviceBuffer<T>> {
