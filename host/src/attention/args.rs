@@ -11,6 +11,47 @@
 use super::tensor::{Tensor, TensorMut};
 
 /// The inputs of a forward.
+///
+/// # Element types
+///
+/// `q`, `k`, `v` and the outputs share one element type, checked by the
+/// compiler: FA3's runtime "dtype mismatch" is a type error here, so it has
+/// no [`Error`](crate::Error) variant. Mixing `bf16` and `f16` does not
+/// compile:
+///
+/// ```compile_fail,E0308
+/// use fa3::{Qkv, Tensor, bf16, f16};
+/// let (a, b) = (vec![bf16::ZERO; 8], vec![f16::ZERO; 8]);
+/// let qkv = Qkv {
+///     q: Tensor::host(&a, [1, 1, 1, 8]),
+///     k: Tensor::host(&b, [1, 1, 1, 8]),
+///     v: Tensor::host(&a, [1, 1, 1, 8]),
+/// };
+/// ```
+///
+/// nor does an output of another type than the inputs:
+///
+/// ```compile_fail,E0308
+/// use fa3::{AttentionOptions, Device, ForwardInto, Qkv, Tensor, TensorMut, bf16, f16};
+/// let x = vec![bf16::ZERO; 8];
+/// let (mut out, mut lse) = (vec![f16::ZERO; 8], vec![0.0f32; 1]);
+/// let t = Tensor::host(&x, [1, 1, 1, 8]);
+/// Device::cpu().forward_into(
+///     Qkv { q: t, k: t, v: t },
+///     ForwardInto { out: TensorMut::host(&mut out, [1, 1, 1, 8]), lse: TensorMut::host(&mut lse, [1, 1, 1]) },
+///     &AttentionOptions::new(),
+/// );
+/// ```
+///
+/// and FP8 inputs go to [`Device::forward_fp8_into`](crate::Device::forward_fp8_into)
+/// only (the bf16/f16 entry points take [`AttentionElement`](crate::AttentionElement)s):
+///
+/// ```compile_fail,E0277
+/// use fa3::{AttentionOptions, Device, F8E4M3, Qkv, Tensor};
+/// let x = vec![F8E4M3::from_f32(1.0); 8];
+/// let t = Tensor::host(&x, [1, 1, 1, 8]);
+/// let _ = Device::cpu().forward(Qkv { q: t, k: t, v: t }, &AttentionOptions::new());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Qkv<'a, T, const R: usize> {
     /// Queries.
