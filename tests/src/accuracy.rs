@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn a_result_worse_than_twice_the_naive_error_fails() {
         let naive = [1.01, -2.5, 0.125, f64::NEG_INFINITY];
-        let bad = [1.03, -2.5, 0.125, f64::NEG_INFINITY];
+        let bad = [1.04, -2.5, 0.125, f64::NEG_INFINITY];
         let message = check("out", &bad, &REFERENCE, &naive, false).unwrap_err();
         assert!(
             message.contains("out") && message.contains("index 0"),

@@ -607,7 +607,13 @@ fn index_arithmetic_overflow_is_rejected() {
 #[test]
 fn zero_batch_or_sequence_length_is_an_empty_success() {
     let device = Device::cpu();
-    for (q_shape, kv_shape) in [([0, 4, 4, 8], [0, 6, 2, 8]), ([2, 0, 4, 8], [2, 6, 2, 8])] {
+    let huge = 1 << 62;
+    for (q_shape, kv_shape) in [
+        ([0, 4, 4, 8], [0, 6, 2, 8]),
+        ([2, 0, 4, 8], [2, 6, 2, 8]),
+        // A huge batch of empty sequences costs nothing.
+        ([huge, 0, 4, 8], [huge, 0, 2, 8]),
+    ] {
         let (q, kv) = (ones(&q_shape), ones(&kv_shape));
         // Buffers larger than the (empty) views: nothing may be written.
         let mut o = Outputs::new(16, 16);
@@ -632,6 +638,9 @@ fn zero_batch_or_sequence_length_is_an_empty_success() {
         assert_eq!(o.bits(), before);
         let owned = device.forward(qkv, &AttentionOptions::new()).unwrap();
         assert!(owned.out.as_host().unwrap().is_empty() && owned.out.shape() == out_shape);
+        let reference =
+            fa3::reference::forward(qkv, &AttentionOptions::new(), fa3::Precision::F64).unwrap();
+        assert!(reference.out.is_empty() && reference.lse.is_empty());
     }
     // Varlen with no sequences at all.
     let mut o = Outputs::new(4, 4);

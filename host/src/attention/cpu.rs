@@ -26,6 +26,10 @@ pub(crate) enum LseLayout {
 /// `token · heads_q + head`.
 pub(crate) fn lse_rows(p: &Problem, layout: LseLayout) -> Vec<usize> {
     let hq = p.heads_q;
+    if p.seqlens.total_q() == 0 {
+        // Also skips looping over a (possibly huge) batch of empty sequences.
+        return Vec::new();
+    }
     match layout {
         LseLayout::BatchHeadSeq => (0..p.seqlens.batch())
             .flat_map(|b| {

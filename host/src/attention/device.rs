@@ -59,6 +59,10 @@ fn fixed_seqlens(d: &FixedDims) -> Result<Seqlens> {
 /// The element count of a row-major tensor of `shape`, or
 /// [`Error::Overflow`].
 fn elements(tensor: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        // Empty, however large the other dimensions.
+        return Ok(0);
+    }
     shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))

@@ -236,18 +236,20 @@ fn problem<const R: usize>(dims: &impl Dims<R>, seqlens: Seqlens, params: ScoreP
 /// Checks the FP8 dequantization factors: `batch · heads_kv` finite
 /// positive values each.
 pub(crate) fn descale(descale: &Fp8Descale<'_>, problem: &Problem) -> Result<()> {
-    let len = problem.seqlens.batch() * problem.heads_kv;
+    let len = problem.seqlens.batch().checked_mul(problem.heads_kv);
     for (argument, factors) in [
         ("descale_q", descale.q),
         ("descale_k", descale.k),
         ("descale_v", descale.v),
     ] {
-        if factors.len() != len {
+        if Some(factors.len()) != len {
             return Err(Error::InvalidArgument {
                 argument,
                 problem: format!(
-                    "{} factors; accepted: one per (batch, kv head), {len}",
-                    factors.len()
+                    "{} factors; accepted: one per (batch, kv head), batch {} × heads_kv {}",
+                    factors.len(),
+                    problem.seqlens.batch(),
+                    problem.heads_kv
                 ),
             });
         }
