@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 
 const SMALL: Limits = Limits {
     batch: 2,
-    seqlen: 6,
+    seqlen: 8,
     heads_kv: 2,
     group: 2,
     head_dim: 16,
@@ -24,7 +24,7 @@ fn loss(case: &Case, data: &Data<f64>) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(cases::config(24))]
+    #![proptest_config(cases::config(32))]
 
     #[test]
     fn gradients_match_central_finite_differences(case in cases::fixed(SMALL)) {

@@ -9,10 +9,10 @@ use proptest::prelude::*;
 
 const LIMITS: Limits = Limits {
     batch: 2,
-    seqlen: 16,
+    seqlen: 24,
     heads_kv: 2,
     group: 3,
-    head_dim: 32,
+    head_dim: 64,
 };
 
 /// `|got − want| ≤ tol · (1 + |want|)`, equal infinities allowed.
@@ -49,7 +49,7 @@ fn check_against_materialized(case: &Case) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(cases::config(48))]
+    #![proptest_config(cases::config(64))]
 
     #[test]
     fn reference_matches_the_materialized_softmax(case in cases::fixed(LIMITS)) {

@@ -140,7 +140,7 @@ fn rows<'a, T>(x: &'a [T], tokens: &std::ops::Range<usize>, width: usize) -> &'a
 }
 
 proptest! {
-    #![proptest_config(cases::config(40))]
+    #![proptest_config(cases::config(64))]
 
     #[test]
     fn each_sequence_matches_the_fixed_length_entry_points(case in var_case()) {

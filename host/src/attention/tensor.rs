@@ -303,6 +303,20 @@ impl<T> Clone for Memory<'_, T> {
 
 impl<T> Copy for Memory<'_, T> {}
 
+// SAFETY: a `Tensor` is a shared borrow, for 'a, of host elements (like
+// `&'a [T]`) or of a `DeviceBuffer<T>` (which is `Send + Sync`): moving or
+// sharing it across threads is sound when `&[T]` is, that is when `T: Sync`.
+unsafe impl<T: Sync, const R: usize> Send for Tensor<'_, T, R> {}
+// SAFETY: as for `Send`: `&Tensor` only reads, like `&&[T]`.
+unsafe impl<T: Sync, const R: usize> Sync for Tensor<'_, T, R> {}
+// SAFETY: a `TensorMut` is an exclusive borrow, for 'a, like `&'a mut [T]`
+// (or `&'a mut DeviceBuffer<T>`): it may move to another thread when
+// `T: Send`...
+unsafe impl<T: Send, const R: usize> Send for TensorMut<'_, T, R> {}
+// SAFETY: ...and be shared when `T: Sync` (`&TensorMut` gives no access to
+// the elements at all).
+unsafe impl<T: Sync, const R: usize> Sync for TensorMut<'_, T, R> {}
+
 impl<T, const R: usize> fmt::Debug for Tensor<'_, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tensor")
@@ -318,5 +332,25 @@ impl<T, const R: usize> fmt::Debug for TensorMut<'_, T, R> {
             .field("place", &self.place())
             .field("layout", &self.layout)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_and_sync<X: Send + Sync>(_: &X) {}
+
+    #[test]
+    fn views_cross_threads_like_slices() {
+        let data = vec![1.0f32; 8];
+        let mut out = vec![0.0f32; 8];
+        let view = Tensor::host(&data, [2, 4]);
+        let view_mut = TensorMut::host(&mut out, [2, 4]);
+        send_and_sync(&view);
+        send_and_sync(&view_mut);
+        std::thread::scope(|s| {
+            s.spawn(move || assert_eq!(view.shape(), [2, 4]));
+        });
     }
 }
