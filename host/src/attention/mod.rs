@@ -9,9 +9,11 @@
 
 mod alias;
 mod args;
+mod backward;
 mod cpu;
 mod device;
 mod element;
+mod forward;
 mod layout;
 mod options;
 mod owned;
