@@ -5,8 +5,42 @@
 //! when ptxas was available at build time), loads it through the CUDA driver
 //! and exposes checked, safe entry points.
 //!
-//! Start with [`Gpu::new`]: it tells you, as a typed [`Error`], when there is
-//! no driver, no device, or a GPU that is not a Hopper.
+//! # Attention
+//!
+//! Pick a [`Device`] — a Hopper GPU ([`Device::gpu`]) or the exact CPU
+//! reference ([`Device::cpu`]) — and call its entry points with strided
+//! [`Tensor`] views and [`AttentionOptions`]. Layouts, options and
+//! semantics follow FA3's `flash_attn_interface`:
+//!
+//! | entry point | FA3 |
+//! |---|---|
+//! | [`Device::forward`], [`Device::forward_into`] | `flash_attn_func` |
+//! | [`Device::backward`], [`Device::backward_into`] | its backward |
+//! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` |
+//! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` |
+//!
+//! ```
+//! use fa3::{AttentionOptions, Device, Qkv, Tensor, bf16};
+//! # fn main() -> fa3::Result<()> {
+//! let shape = [2, 16, 4, 64]; // (batch, seqlen, heads, head_dim)
+//! let x = vec![bf16::from_f32(0.1); shape.iter().product()];
+//! let t = Tensor::host(&x, shape);
+//! let result = Device::cpu().forward(Qkv { q: t, k: t, v: t }, &AttentionOptions::new().causal(true))?;
+//! assert_eq!(result.lse.shape(), [2, 4, 16]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every argument is validated before anything is read or written; a bad
+//! one is a typed [`Error`] saying what is wrong and what is accepted, and
+//! the outputs are untouched. [`reference`](mod@reference) exposes the high-precision
+//! reference and the same-precision naive implementation tests compare
+//! kernels against.
+//!
+//! # The GPU
+//!
+//! [`Gpu::new`] tells you, as a typed [`Error`], when there is no driver,
+//! no device, or a GPU that is not a Hopper.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), fa3::Error> {
@@ -21,11 +55,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod attention;
 pub mod diagnostics;
 mod error;
 mod gpu;
 pub mod kernel_image;
+pub mod reference;
 mod smoke;
 
+pub use attention::{
+    AttentionElement, AttentionOptions, BackwardInputs, Device, ForwardInto, ForwardOutput,
+    Fp8Descale, Gradients, GradientsInto, OwnedTensor, Precision, Qkv, Real, Storage, Tensor,
+    TensorMut, Varlen,
+};
 pub use error::{Error, Result};
+/// FP8 e4m3, from the `float8` crate (the type cudarc and candle use).
+pub use float8::F8E4M3;
 pub use gpu::{DeviceBuffer, Element, Gpu, ModuleSource};
+/// The 16-bit element types, from the `half` crate.
+pub use half::{bf16, f16};

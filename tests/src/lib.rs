@@ -1,4 +1,10 @@
-//! Shared helpers of the integration tests: random inputs, poison, repeats.
+//! Shared helpers of the integration tests: random inputs and poison, FA3's
+//! accuracy rule, an independent materialized attention, padded layouts.
+
+pub mod accuracy;
+pub mod cases;
+pub mod materialized;
+pub mod strided;
 
 use rand::Rng;
 
@@ -17,6 +23,14 @@ pub fn random_scalar(lo: f32, hi: f32) -> f32 {
     rand::rng().random_range(lo..hi)
 }
 
+/// `len` uniform values in `[-1, 1)` from a seeded generator (reproducible).
+pub fn seeded_f32(seed: u64, len: usize) -> Vec<f32> {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+pub use accuracy::{Report, assert_accurate, check as check_accuracy};
 /// `len` random multiples of `step` in `[-limit, limit]`: exactly
 /// representable in bf16, f16 and e4m3 for small limits, so GEMM results can
 /// be checked bit for bit.

@@ -40,6 +40,23 @@ impl<T> DeviceBuffer<T> {
     }
 }
 
+/// What validation and tensor-map encoding read of a buffer (no access).
+impl<T> DeviceBuffer<T> {
+    /// The device address of element 0, for alignment and overlap checks and
+    /// for tensor maps.
+    pub(crate) fn address(&self) -> u64 {
+        // The guard would record a read on the buffer's own stream; nothing
+        // reads through this address, so it is dropped at once.
+        let (address, _record) = self.slice.device_ptr(self.slice.stream());
+        address
+    }
+
+    /// The ordinal of the GPU that owns the buffer.
+    pub(crate) fn ordinal(&self) -> usize {
+        self.slice.ordinal()
+    }
+}
+
 impl Gpu {
     /// A zero-filled buffer of `len` elements.
     pub fn alloc<T: Element>(&self, len: usize) -> Result<DeviceBuffer<T>> {
@@ -103,12 +120,6 @@ impl Gpu {
                 ),
             })
         }
-    }
-
-    /// The buffer's device address, for checks and descriptors (no access).
-    pub(crate) fn buffer_address<T>(&self, buffer: &DeviceBuffer<T>) -> u64 {
-        let (address, _no_access) = buffer.slice.device_ptr(&self.stream);
-        address
     }
 
     /// The buffer's address for a kernel that reads it. Keep the guard alive

@@ -65,7 +65,7 @@ impl Gpu {
         view: &TmaView<'_>,
     ) -> Result<DeviceTensorMap> {
         let elem = size_of::<T>() as u64;
-        let base = self.buffer_address(buffer) + view.offset * elem;
+        let base = buffer.address() + view.offset * elem;
         let available = (buffer.len() as u64).saturating_sub(view.offset) * elem;
         check_view(view, elem, base, available)?;
         let ones = [1u32; 4];

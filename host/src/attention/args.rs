@@ -1,0 +1,136 @@
+//! The argument groups of the entry points, named like FA3's arguments.
+//!
+//! Fixed-length tensors are rank 4 (`R = 4`, lse rank `L = 3`): `q`
+//! `(batch, seqlen_q, heads_q, head_dim)`, `k` `(batch, seqlen_k, heads_kv,
+//! head_dim)`, `v` `(batch, seqlen_k, heads_kv, head_dim_v)`, `out` like `q`
+//! with `head_dim_v`, `lse` `(batch, heads_q, seqlen_q)`. Variable-length
+//! tensors are packed, rank 3 (`R = 3`, `L = 2`): `q` `(total_q, heads_q,
+//! head_dim)`, `k`/`v` `(total_k, heads_kv, ·)`, `lse` `(heads_q, total_q)`,
+//! with the sequences given by [`Varlen`].
+
+use super::tensor::{Tensor, TensorMut};
+
+/// The inputs of a forward.
+///
+/// # Element types
+///
+/// `q`, `k`, `v` and the outputs share one element type, checked by the
+/// compiler: FA3's runtime "dtype mismatch" is a type error here, so it has
+/// no [`Error`](crate::Error) variant. Mixing `bf16` and `f16` does not
+/// compile:
+///
+/// ```compile_fail,E0308
+/// use fa3::{Qkv, Tensor, bf16, f16};
+/// let (a, b) = (vec![bf16::ZERO; 8], vec![f16::ZERO; 8]);
+/// let qkv = Qkv {
+///     q: Tensor::host(&a, [1, 1, 1, 8]),
+///     k: Tensor::host(&b, [1, 1, 1, 8]),
+///     v: Tensor::host(&a, [1, 1, 1, 8]),
+/// };
+/// ```
+///
+/// nor does an output of another type than the inputs:
+///
+/// ```compile_fail,E0308
+/// use fa3::{AttentionOptions, Device, ForwardInto, Qkv, Tensor, TensorMut, bf16, f16};
+/// let x = vec![bf16::ZERO; 8];
+/// let (mut out, mut lse) = (vec![f16::ZERO; 8], vec![0.0f32; 1]);
+/// let t = Tensor::host(&x, [1, 1, 1, 8]);
+/// Device::cpu().forward_into(
+///     Qkv { q: t, k: t, v: t },
+///     ForwardInto { out: TensorMut::host(&mut out, [1, 1, 1, 8]), lse: TensorMut::host(&mut lse, [1, 1, 1]) },
+///     &AttentionOptions::new(),
+/// );
+/// ```
+///
+/// and FP8 inputs go to [`Device::forward_fp8_into`](crate::Device::forward_fp8_into)
+/// only (the bf16/f16 entry points take [`AttentionElement`](crate::AttentionElement)s):
+///
+/// ```compile_fail,E0277
+/// use fa3::{AttentionOptions, Device, F8E4M3, Qkv, Tensor};
+/// let x = vec![F8E4M3::from_f32(1.0); 8];
+/// let t = Tensor::host(&x, [1, 1, 1, 8]);
+/// let _ = Device::cpu().forward(Qkv { q: t, k: t, v: t }, &AttentionOptions::new());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Qkv<'a, T, const R: usize> {
+    /// Queries.
+    pub q: Tensor<'a, T, R>,
+    /// Keys.
+    pub k: Tensor<'a, T, R>,
+    /// Values.
+    pub v: Tensor<'a, T, R>,
+}
+
+/// Where a forward writes: the attention output and the log-sum-exp of
+/// each query row's scores (natural log, `f32`; `-inf` for a fully masked
+/// row, whose output is 0).
+#[derive(Debug)]
+pub struct ForwardInto<'a, T, const R: usize, const L: usize> {
+    /// The output, shaped like `q` with `head_dim_v`.
+    pub out: TensorMut<'a, T, R>,
+    /// The log-sum-exp, `(batch, heads_q, seqlen_q)` or `(heads_q, total_q)`.
+    pub lse: TensorMut<'a, f32, L>,
+}
+
+/// The inputs of a backward: the forward's inputs and results, and the
+/// gradient of the loss with respect to `out`.
+#[derive(Debug, Clone, Copy)]
+pub struct BackwardInputs<'a, T, const R: usize, const L: usize> {
+    /// Queries.
+    pub q: Tensor<'a, T, R>,
+    /// Keys.
+    pub k: Tensor<'a, T, R>,
+    /// Values.
+    pub v: Tensor<'a, T, R>,
+    /// The forward's output.
+    pub out: Tensor<'a, T, R>,
+    /// The forward's log-sum-exp.
+    pub lse: Tensor<'a, f32, L>,
+    /// The gradient with respect to `out`.
+    pub dout: Tensor<'a, T, R>,
+}
+
+/// Where a backward writes the gradients, shaped like `q`, `k` and `v`.
+#[derive(Debug)]
+pub struct GradientsInto<'a, T, const R: usize> {
+    /// Gradient with respect to `q`.
+    pub dq: TensorMut<'a, T, R>,
+    /// Gradient with respect to `k`.
+    pub dk: TensorMut<'a, T, R>,
+    /// Gradient with respect to `v`.
+    pub dv: TensorMut<'a, T, R>,
+}
+
+/// The sequences of a variable-length batch, as FA3 takes them.
+///
+/// Sequence `b`'s queries are the packed tokens `cu_seqlens_q[b] ..
+/// cu_seqlens_q[b + 1]`, its keys likewise. Both arrays have `batch + 1`
+/// entries, start at 0, never decrease and end at the packed tensors'
+/// token counts. These stay on the host for every backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Varlen<'a> {
+    /// Cumulative query counts.
+    pub cu_seqlens_q: &'a [i32],
+    /// Cumulative key counts.
+    pub cu_seqlens_k: &'a [i32],
+    /// At least the longest query sequence.
+    pub max_seqlen_q: usize,
+    /// At least the longest key sequence.
+    pub max_seqlen_k: usize,
+}
+
+/// Dequantization factors of the FP8 forward, one per (batch, kv head) and
+/// row-major over `(batch, heads_kv)`, on the host for every backend. Query
+/// head `h` uses its kv head's factor, as in FA3: scores are
+/// `softmax_scale · descale_q · descale_k · q·k` and the output is
+/// `descale_v · P·v`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fp8Descale<'a> {
+    /// Factors of `q`.
+    pub q: &'a [f32],
+    /// Factors of `k`.
+    pub k: &'a [f32],
+    /// Factors of `v`.
+    pub v: &'a [f32],
+}

@@ -1,0 +1,199 @@
+//! The CPU reference backend: copies the checked views into packed vectors,
+//! runs the reference, and writes the results back into the views.
+
+use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
+use super::element::Real;
+use super::layout::Checked;
+use super::strided::{gather, scatter};
+use super::tensor::{Tensor, TensorMut};
+use super::validate::{CheckedBackward, CheckedForward, CheckedOutputs};
+use crate::error::{Error, Result};
+use crate::reference::accum::Acc;
+use crate::reference::backward::{self, GradientRows};
+use crate::reference::forward::{self, ForwardRows};
+use crate::reference::problem::Problem;
+
+/// How the API lays out `lse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LseLayout {
+    /// `(batch, heads_q, seqlen_q)`: fixed length.
+    BatchHeadSeq,
+    /// `(heads_q, total_q)`: variable length.
+    HeadToken,
+}
+
+/// For each element of the API's `lse`, in order, its packed row
+/// `token · heads_q + head`.
+pub(crate) fn lse_rows(p: &Problem, layout: LseLayout) -> Vec<usize> {
+    let hq = p.heads_q;
+    if p.seqlens.total_q() == 0 {
+        // Also skips looping over a (possibly huge) batch of empty sequences.
+        return Vec::new();
+    }
+    match layout {
+        LseLayout::BatchHeadSeq => (0..p.seqlens.batch())
+            .flat_map(|b| {
+                let tokens = p.seqlens.q_tokens(b);
+                (0..hq).flat_map(move |h| tokens.clone().map(move |t| t * hq + h))
+            })
+            .collect(),
+        LseLayout::HeadToken => (0..hq)
+            .flat_map(|h| (0..p.seqlens.total_q()).map(move |t| t * hq + h))
+            .collect(),
+    }
+}
+
+/// Packed `[token, head]` rows in the API's `lse` order.
+pub(crate) fn lse_to_api<A: Copy>(p: &Problem, layout: LseLayout, rows: &[A]) -> Vec<A> {
+    lse_rows(p, layout).into_iter().map(|r| rows[r]).collect()
+}
+
+fn host_only(tensor: &'static str) -> Error {
+    Error::WrongMemory {
+        tensor,
+        expected: "host memory (the CPU reference backend reads and writes host slices)".into(),
+        found: "device memory".into(),
+    }
+}
+
+/// A checked host view's elements, row-major, in precision `A`.
+pub(crate) fn read<T: Real, A: Acc, const R: usize>(
+    name: &'static str,
+    tensor: &Tensor<'_, T, R>,
+    checked: &Checked<R>,
+) -> Result<Vec<A>> {
+    // SAFETY: validation found no output of this call overlapping the
+    // tensor's checked layout.
+    let data = unsafe { tensor.host_slice(checked) }.ok_or_else(|| host_only(name))?;
+    Ok(gather(data, checked))
+}
+
+/// Writes row-major `packed` into a checked host view.
+fn write<T: Real, A: Acc, const R: usize>(
+    name: &'static str,
+    tensor: &mut TensorMut<'_, T, R>,
+    checked: &Checked<R>,
+    packed: &[A],
+) -> Result<()> {
+    // SAFETY: validation found no other view of this call overlapping the
+    // tensor's checked layout.
+    let data = unsafe { tensor.host_slice_mut(checked) }.ok_or_else(|| host_only(name))?;
+    scatter(packed, data, checked);
+    Ok(())
+}
+
+/// Packed `q`, `k`, `v` in precision `A`, dequantized when `descale` is given.
+pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
+    checked: &CheckedForward<R>,
+    qkv: &Qkv<'_, T, R>,
+    descale: Option<&Fp8Descale<'_>>,
+) -> Result<[Vec<A>; 3]> {
+    let [cq, ck, cv] = &checked.qkv;
+    let mut q = read("q", &qkv.q, cq)?;
+    let mut k = read("k", &qkv.k, ck)?;
+    let mut v = read("v", &qkv.v, cv)?;
+    if let Some(descale) = descale {
+        let p = &checked.problem;
+        // Query head h uses the factor of its kv head.
+        dequantize(
+            &mut q,
+            p,
+            p.heads_q,
+            p.head_dim,
+            descale.q,
+            |h| p.kv_head(h),
+            true,
+        );
+        dequantize(&mut k, p, p.heads_kv, p.head_dim, descale.k, |g| g, false);
+        dequantize(&mut v, p, p.heads_kv, p.head_dim_v, descale.v, |g| g, false);
+    }
+    Ok([q, k, v])
+}
+
+/// Multiplies packed `[token, head, dim]` rows by their (batch, kv head)
+/// factor.
+fn dequantize<A: Acc>(
+    packed: &mut [A],
+    p: &Problem,
+    heads: usize,
+    dim: usize,
+    factors: &[f32],
+    kv_head: impl Fn(usize) -> usize,
+    queries: bool,
+) {
+    for (row, values) in packed.chunks_exact_mut(dim).enumerate() {
+        let (token, h) = (row / heads, row % heads);
+        let (b, _) = if queries {
+            p.seqlens.locate_q(token)
+        } else {
+            p.seqlens.locate_k(token)
+        };
+        let factor = A::of(factors[b * p.heads_kv + kv_head(h)]);
+        for x in values {
+            *x = *x * factor;
+        }
+    }
+}
+
+/// The reference forward of checked inputs, in precision `A`.
+pub(crate) fn forward_rows<T: Real, A: Acc, const R: usize>(
+    checked: &CheckedForward<R>,
+    qkv: &Qkv<'_, T, R>,
+    descale: Option<&Fp8Descale<'_>>,
+) -> Result<ForwardRows<A>> {
+    let [q, k, v] = packed_qkv::<T, A, R>(checked, qkv, descale)?;
+    Ok(forward::forward(&checked.problem, &q, &k, &v))
+}
+
+/// The forward of checked views, written into `into`.
+pub(crate) fn forward_into<A: Acc, T: Real, O: Real, const R: usize, const L: usize>(
+    checked: &CheckedForward<R>,
+    qkv: &Qkv<'_, T, R>,
+    descale: Option<&Fp8Descale<'_>>,
+    mut into: ForwardInto<'_, O, R, L>,
+    outputs: &CheckedOutputs<R, L>,
+    lse_layout: LseLayout,
+) -> Result<()> {
+    let rows = forward_rows::<T, A, R>(checked, qkv, descale)?;
+    write("out", &mut into.out, &outputs.out, &rows.out)?;
+    let lse = lse_to_api(&checked.problem, lse_layout, &rows.lse);
+    write("lse", &mut into.lse, &outputs.lse, &lse)
+}
+
+/// The backward of checked views (FA3 semantics: `out` and `lse` as given),
+/// written into `into`.
+pub(crate) fn backward_into<A: Acc, T: Real, const R: usize, const L: usize>(
+    checked: &CheckedBackward<R, L>,
+    inputs: &BackwardInputs<'_, T, R, L>,
+    mut into: GradientsInto<'_, T, R>,
+    grads: &[Checked<R>; 3],
+    lse_layout: LseLayout,
+) -> Result<()> {
+    let p = &checked.problem;
+    let [cq, ck, cv] = &checked.qkv;
+    let q: Vec<A> = read("q", &inputs.q, cq)?;
+    let k: Vec<A> = read("k", &inputs.k, ck)?;
+    let v: Vec<A> = read("v", &inputs.v, cv)?;
+    let out: Vec<A> = read("out", &inputs.out, &checked.out)?;
+    let dout: Vec<A> = read("dout", &inputs.dout, &checked.dout)?;
+    let lse_api: Vec<A> = read("lse", &inputs.lse, &checked.lse)?;
+    let mut lse = vec![A::ZERO; p.q_rows()];
+    for (row, x) in lse_rows(p, lse_layout).into_iter().zip(lse_api) {
+        lse[row] = x;
+    }
+    let GradientRows { dq, dk, dv } = backward::backward(
+        p,
+        &backward::BackwardInputs {
+            q: &q,
+            k: &k,
+            v: &v,
+            out: &out,
+            lse: &lse,
+            dout: &dout,
+        },
+    );
+    let [cdq, cdk, cdv] = grads;
+    write("dq", &mut into.dq, cdq, &dq)?;
+    write("dk", &mut into.dk, cdk, &dk)?;
+    write("dv", &mut into.dv, cdv, &dv)
+}

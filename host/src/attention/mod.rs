@@ -1,0 +1,43 @@
+//! The attention API: tensors, options, validation, the [`Device`]
+//! entry points, and the CPU backend behind [`Device::cpu`].
+//!
+//! Conventions follow FA3's `flash_attn_interface`: `q` `(batch, seqlen_q,
+//! heads_q, head_dim)`, `k`/`v` `(batch, seqlen_k, heads_kv, head_dim /
+//! head_dim_v)`, `out` like `q` with `head_dim_v`, `lse` `(batch, heads_q,
+//! seqlen_q)` in `f32`; packed variable-length tensors with
+//! `cu_seqlens_q/k`; GQA/MQA whenever `heads_q % heads_kv == 0`.
+
+mod alias;
+mod args;
+mod backward;
+mod cpu;
+mod device;
+mod element;
+mod forward;
+mod layout;
+mod options;
+mod owned;
+mod residency;
+mod shape;
+mod strided;
+mod tensor;
+mod validate;
+mod varlen;
+
+pub use args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv, Varlen};
+pub use device::{Device, Precision};
+pub use element::{AttentionElement, Real};
+pub use options::AttentionOptions;
+pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
+pub use tensor::{Tensor, TensorMut};
+
+pub(crate) use cpu::{LseLayout, forward_rows, lse_to_api, packed_qkv, read};
+pub(crate) use layout::Checked;
+pub(crate) use options::ScoreParams;
+pub(crate) use residency::Target;
+pub(crate) use shape::{FixedDims, PackedDims};
+pub(crate) use validate::{
+    CheckedForward, descale as validate_descale, forward as validate_forward,
+    reference_backward as validate_reference_backward,
+};
+pub(crate) use varlen::seqlens as varlen_seqlens;

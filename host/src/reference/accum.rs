@@ -1,0 +1,86 @@
+//! The accumulation types of the reference: `f32` (what the GPU kernels
+//! accumulate in) and `f64` (for tests).
+
+use crate::attention::Real;
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
+
+/// Arithmetic the reference needs, in one precision.
+pub(crate) trait Acc:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + AddAssign
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const NEG_INFINITY: Self;
+    /// `x` rounded to this precision.
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    /// An element converted to this precision (exact for every element type
+    /// but `f64` into `f32`).
+    fn of<T: Real>(x: T) -> Self;
+    /// This value rounded (once) to `T`.
+    fn to<T: Real>(self) -> T;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn tanh(self) -> Self;
+    fn max(self, other: Self) -> Self;
+}
+
+macro_rules! acc {
+    ($t:ty, $of:ident, $to:ident) => {
+        impl Acc for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            fn from_f64(x: f64) -> Self {
+                <$t as Real>::from_f64(x)
+            }
+            fn to_f64(self) -> f64 {
+                <$t as Real>::to_f64(self)
+            }
+            fn of<T: Real>(x: T) -> Self {
+                x.$of()
+            }
+            fn to<T: Real>(self) -> T {
+                T::$to(self)
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+        }
+    };
+}
+
+acc!(f32, to_f32, from_f32);
+acc!(f64, to_f64, from_f64);
+
+/// `Σ a[i]·b[i]`, accumulated in order.
+pub(crate) fn dot<A: Acc>(a: &[A], b: &[A]) -> A {
+    a.iter().zip(b).fold(A::ZERO, |acc, (&x, &y)| acc + x * y)
+}
+
+/// `acc[i] += w · x[i]`.
+pub(crate) fn axpy<A: Acc>(acc: &mut [A], w: A, x: &[A]) {
+    for (a, &x) in acc.iter_mut().zip(x) {
+        *a += w * x;
+    }
+}

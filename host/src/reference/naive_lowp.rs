@@ -1,0 +1,280 @@
+//! Attention computed the way PyTorch computes it on `bf16`/`f16` tensors
+//! (FA3's `attention_ref(..., upcast=False)`): every operation's result is
+//! rounded to the element type `T`, matrix products and reductions
+//! accumulate in `f32`. FA3's accuracy rule measures a kernel's error
+//! against this implementation's error.
+//!
+//! Exactly what is rounded to `T` (`r(·)`), all arithmetic being `f32`:
+//!
+//! Forward, per (query, key) pair and row:
+//! - `q' = r(q · scale)` (q is scaled first, as `attention_ref` does);
+//! - `S = r(q'·k)`;
+//! - with soft-capping `c`: `a = r(S / c)`, `t = r(tanh a)`, `S = r(t · c)`;
+//! - masked scores are `-inf`; `P = r(softmax(S))`, the softmax evaluated in
+//!   `f32` from the rounded `S` (`exp(S - max) / sum`);
+//! - `lse = max + ln(sum)` of that `f32` softmax (not rounded);
+//! - `O = r(P·V)`.
+//!
+//! Backward (PyTorch autograd through the same graph):
+//! - `dP = r(dO·Vᵀ)`, `dV = r(Pᵀ·dO)` per query head;
+//! - `dS = r(P ⊙ (dP - rowsum(P ⊙ dP)))` (softmax backward, in `f32`);
+//! - with soft-capping: `dT = r(dS · c)`, `dA = r(dT · (1 - t²))`,
+//!   `dU = r(dA / c)`; else `dU = dS`;
+//! - `dQ' = r(dU·K)`, `dq = r(dQ' · scale)`, `dK = r(dUᵀ·Q')` per query head;
+//! - GQA: `dk = r(Σ dK)` and `dv = r(Σ dV)` over the group's query heads,
+//!   summed in `f32` (the backward of `repeat`); without GQA the sum is the
+//!   single, already rounded term.
+//!
+//! Fully masked rows give `P = 0`, `O = 0`, `lse = -inf` and no gradient
+//! (PyTorch would give NaN; `attention_ref` zeroes them the same way).
+
+use super::accum::dot;
+use super::problem::Problem;
+use crate::attention::Real;
+use rayon::prelude::*;
+use std::marker::PhantomData;
+
+/// Naive forward results, packed: `out` `[total_q, heads_q, dv]` in `T`,
+/// `lse` `[total_q, heads_q]` in `f32`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NaiveForwardRows<T> {
+    pub out: Vec<T>,
+    pub lse: Vec<f32>,
+}
+
+/// Naive gradients, packed like q, k, v.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NaiveGradientRows<T> {
+    pub dq: Vec<T>,
+    pub dk: Vec<T>,
+    pub dv: Vec<T>,
+}
+
+/// `x` rounded to `T`, back in `f32`.
+fn r<T: Real>(x: f32) -> f32 {
+    T::from_f32(x).to_f32()
+}
+
+/// The inputs (values of `T`, held as `f32`) and the per-pair operations.
+struct Naive<'a, T> {
+    p: &'a Problem,
+    /// `q' = r(q · scale)`.
+    q: Vec<f32>,
+    k: &'a [f32],
+    v: &'a [f32],
+    scale: f32,
+    softcap: f32,
+    element: PhantomData<T>,
+}
+
+/// The softmax of one query row: `P_j = r(exp(S_j - max) / sum)`.
+#[derive(Debug, Clone, Copy)]
+struct RowSoftmax {
+    max: f32,
+    sum: f32,
+}
+
+impl<'a, T: Real> Naive<'a, T> {
+    fn new(p: &'a Problem, q: &[f32], k: &'a [f32], v: &'a [f32]) -> Self {
+        // The scale is an f32 value (widened), so this is exact.
+        let scale = p.params.scale as f32;
+        Self {
+            p,
+            q: q.iter().map(|&x| r::<T>(x * scale)).collect(),
+            k,
+            v,
+            scale,
+            softcap: p.params.softcap as f32,
+            element: PhantomData,
+        }
+    }
+
+    /// The key rows query row `row` sees.
+    fn kv_rows(&self, row: usize) -> impl Iterator<Item = usize> {
+        let p = self.p;
+        let (token, h) = (row / p.heads_q, row % p.heads_q);
+        let (b, i) = p.seqlens.locate_q(token);
+        let keys = p.seqlens.k_tokens(b);
+        let g = p.kv_head(h);
+        p.params
+            .mask
+            .keys(i, p.seqlens.q_tokens(b).len(), keys.len())
+            .map(move |j| (keys.start + j) * p.heads_kv + g)
+    }
+
+    /// The query rows that see key row `kv_row`, one iterator per query
+    /// head of its group.
+    fn q_rows_per_head(&self, kv_row: usize) -> impl Iterator<Item = impl Iterator<Item = usize>> {
+        let p = self.p;
+        let (token, g) = (kv_row / p.heads_kv, kv_row % p.heads_kv);
+        let (b, j) = p.seqlens.locate_k(token);
+        let queries = p.seqlens.q_tokens(b);
+        let visible = p
+            .params
+            .mask
+            .queries(j, queries.len(), p.seqlens.k_tokens(b).len());
+        (g * p.group()..(g + 1) * p.group()).map(move |h| {
+            visible
+                .clone()
+                .map(move |i| (queries.start + i) * p.heads_q + h)
+        })
+    }
+
+    /// `(S, t)`: the rounded score and, with soft-capping, the rounded tanh.
+    fn score(&self, row: usize, kv_row: usize) -> (f32, f32) {
+        let d = self.p.head_dim;
+        let s = r::<T>(dot(&self.q[row * d..][..d], &self.k[kv_row * d..][..d]));
+        if self.softcap == 0.0 {
+            return (s, 0.0);
+        }
+        let t = r::<T>(r::<T>(s / self.softcap).tanh());
+        (r::<T>(t * self.softcap), t)
+    }
+
+    fn softmax(&self, row: usize) -> Option<RowSoftmax> {
+        let scores = || self.kv_rows(row).map(|kv| self.score(row, kv).0);
+        let max = scores().reduce(f32::max)?;
+        let sum = scores().map(|s| (s - max).exp()).sum();
+        Some(RowSoftmax { max, sum })
+    }
+
+    fn prob(&self, softmax: RowSoftmax, s: f32) -> f32 {
+        r::<T>((s - softmax.max).exp() / softmax.sum)
+    }
+
+    fn forward(&self) -> NaiveForwardRows<T> {
+        let dv = self.p.head_dim_v;
+        let rows: Vec<(Vec<T>, f32)> = (0..self.p.q_rows())
+            .into_par_iter()
+            .map(|row| {
+                let mut acc = vec![0.0f32; dv];
+                let Some(softmax) = self.softmax(row) else {
+                    return (vec![T::from_f32(0.0); dv], f32::NEG_INFINITY);
+                };
+                for kv in self.kv_rows(row) {
+                    let prob = self.prob(softmax, self.score(row, kv).0);
+                    for (a, &x) in acc.iter_mut().zip(&self.v[kv * dv..][..dv]) {
+                        *a += prob * x;
+                    }
+                }
+                let out = acc.into_iter().map(T::from_f32).collect();
+                (out, softmax.max + softmax.sum.ln())
+            })
+            .collect();
+        let lse = rows.iter().map(|(_, lse)| *lse).collect();
+        let out = rows.into_iter().flat_map(|(out, _)| out).collect();
+        NaiveForwardRows { out, lse }
+    }
+
+    fn backward(&self, dout: &[f32]) -> NaiveGradientRows<T> {
+        let (d, dv) = (self.p.head_dim, self.p.head_dim_v);
+        // Per query row: its softmax and rowsum(P ⊙ dP).
+        let stats: Vec<Option<(RowSoftmax, f32)>> = (0..self.p.q_rows())
+            .into_par_iter()
+            .map(|row| {
+                let softmax = self.softmax(row)?;
+                let delta = self
+                    .kv_rows(row)
+                    .map(|kv| {
+                        let prob = self.prob(softmax, self.score(row, kv).0);
+                        prob * self.dprob(dout, row, kv)
+                    })
+                    .sum();
+                Some((softmax, delta))
+            })
+            .collect();
+        // (P, dU) of one pair.
+        let pair = |row: usize, kv: usize| -> Option<(f32, f32)> {
+            let (softmax, delta) = stats[row]?;
+            let (s, t) = self.score(row, kv);
+            let prob = self.prob(softmax, s);
+            let ds = r::<T>(prob * (self.dprob(dout, row, kv) - delta));
+            let du = if self.softcap == 0.0 {
+                ds
+            } else {
+                let dt = r::<T>(ds * self.softcap);
+                r::<T>(r::<T>(dt * (1.0 - t * t)) / self.softcap)
+            };
+            Some((prob, du))
+        };
+
+        let dq = (0..self.p.q_rows())
+            .into_par_iter()
+            .flat_map_iter(|row| {
+                let mut acc = vec![0.0f32; d];
+                for kv in self.kv_rows(row) {
+                    if let Some((_, du)) = pair(row, kv) {
+                        for (a, &x) in acc.iter_mut().zip(&self.k[kv * d..][..d]) {
+                            *a += du * x;
+                        }
+                    }
+                }
+                acc.into_iter().map(|x| T::from_f32(r::<T>(x) * self.scale))
+            })
+            .collect();
+
+        let per_key: Vec<(Vec<T>, Vec<T>)> = (0..self.p.k_rows())
+            .into_par_iter()
+            .map(|kv| {
+                let (mut dk, mut dvs) = (vec![0.0f32; d], vec![0.0f32; dv]);
+                // Each head's sum is rounded before the group sum.
+                for rows in self.q_rows_per_head(kv) {
+                    let (mut dk_h, mut dv_h) = (vec![0.0f32; d], vec![0.0f32; dv]);
+                    for row in rows {
+                        if let Some((prob, du)) = pair(row, kv) {
+                            for (a, &x) in dk_h.iter_mut().zip(&self.q[row * d..][..d]) {
+                                *a += du * x;
+                            }
+                            for (a, &x) in dv_h.iter_mut().zip(&dout[row * dv..][..dv]) {
+                                *a += prob * x;
+                            }
+                        }
+                    }
+                    for (a, x) in dk.iter_mut().zip(dk_h) {
+                        *a += r::<T>(x);
+                    }
+                    for (a, x) in dvs.iter_mut().zip(dv_h) {
+                        *a += r::<T>(x);
+                    }
+                }
+                (
+                    dk.into_iter().map(T::from_f32).collect(),
+                    dvs.into_iter().map(T::from_f32).collect(),
+                )
+            })
+            .collect();
+        let dk = per_key
+            .iter()
+            .flat_map(|(dk, _)| dk.iter().copied())
+            .collect();
+        let dv = per_key.into_iter().flat_map(|(_, dv)| dv).collect();
+        NaiveGradientRows { dq, dk, dv }
+    }
+
+    /// `dP = r(dO·v)` of one pair.
+    fn dprob(&self, dout: &[f32], row: usize, kv: usize) -> f32 {
+        let dv = self.p.head_dim_v;
+        r::<T>(dot(&dout[row * dv..][..dv], &self.v[kv * dv..][..dv]))
+    }
+}
+
+/// The naive forward over packed `f32` copies of `T` inputs.
+pub(crate) fn forward<T: Real>(
+    p: &Problem,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+) -> NaiveForwardRows<T> {
+    Naive::<T>::new(p, q, k, v).forward()
+}
+
+/// The naive backward over packed `f32` copies of `T` inputs and `dout`.
+pub(crate) fn backward<T: Real>(
+    p: &Problem,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    dout: &[f32],
+) -> NaiveGradientRows<T> {
+    Naive::<T>::new(p, q, k, v).backward(dout)
+}
