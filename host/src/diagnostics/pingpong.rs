@@ -11,7 +11,7 @@ use half::bf16;
 /// What the ring computed.
 #[derive(Debug, Clone)]
 pub struct PingpongResult {
-    /// D[c][p] = A_c · (Σ over tiles t with t % 2 == p of B_t)ᵀ: four 64 x 192
+    /// `D[c][p] = A_c · (Σ over tiles t with t % 2 == p of B_t)ᵀ`: four 64 x 192
     /// f32 blocks, row-major, block `2c + p`.
     pub d: Vec<f32>,
     /// The order consumers issued their GEMMs: `(consumer, tile)`.

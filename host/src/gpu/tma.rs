@@ -131,6 +131,15 @@ fn check_view(view: &TmaView<'_>, elem: u64, base: u64, available: u64) -> Resul
     if let Some(d) = view.dims.iter().find(|&&d| d == 0 || d > 1 << 32) {
         return fail(format!("dimension {d} outside 1..=2^32"));
     }
+    // TMA stores write whole 16-byte chunks: with a 300-byte fp8 row the
+    // bytes up to 304 were written too (measured on an H200). A row that ends
+    // inside a chunk would let a store clobber what follows it.
+    if (view.dims[0] * elem) % 16 != 0 {
+        return fail(format!(
+            "rows of {} bytes; the innermost extent must be a multiple of 16 bytes",
+            view.dims[0] * elem
+        ));
+    }
     if let Some(s) = view
         .strides_bytes
         .iter()
@@ -183,7 +192,12 @@ mod tests {
 
     #[test]
     fn rejects_what_tma_cannot_do() {
-        let cases: [(TmaView<'_>, u64, &str); 6] = [
+        let cases: [(TmaView<'_>, u64, &str); 7] = [
+            (
+                view(&[203, 300], &[416], &[64, 64]),
+                0x1000,
+                "multiple of 16 bytes",
+            ),
             (
                 view(&[200, 300], &[400], &[64, 64]),
                 0x1008,

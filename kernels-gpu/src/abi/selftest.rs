@@ -112,7 +112,7 @@ pub struct PingpongParams {
     pub b_map: GlobalPtr<TensorMap>,
     /// A_0 then A_1: 64 x 64 bf16 each, row-major, as 32-bit words.
     pub a: GlobalPtr<u32>,
-    /// D[c][p]: 4 blocks of 64 x 192 f32, row-major, block `2c + p`.
+    /// `D[c][p]`: 4 blocks of 64 x 192 f32, row-major, block `2c + p`.
     pub d: GlobalPtr<f32>,
     /// Issue order: `(consumer << 16) | tile`, one entry per consumer GEMM.
     pub order: GlobalPtr<u32>,
