@@ -10,8 +10,10 @@ const fn align_up(x: u32, to: u32) -> u32 {
 }
 
 /// TMA round trip: each block loads the box at its origin from `src` into
-/// shared memory, dumps the raw (swizzled) shared bytes, and stores the box
-/// to `dst` at the same origin.
+/// shared memory, dumps the raw (swizzled) shared bytes, copies the box with
+/// ordinary shared stores into a staging tile (the epilogue pattern: those
+/// writes need `fence.proxy.async` before TMA reads them), and stores the
+/// staged box to `dst` at the same origin.
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
@@ -30,9 +32,10 @@ pub struct TmaRoundTripParams {
 // SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
 unsafe impl KernelParams for TmaRoundTripParams {}
 
-/// Dynamic shared memory of the TMA round trip: the box, then its mbarrier.
+/// Dynamic shared memory of the TMA round trip: the loaded box, the staged
+/// box (both 1024-byte aligned), then the mbarrier.
 pub const fn tma_round_trip_smem_bytes(box_bytes: u32) -> u32 {
-    align_up(box_bytes, 8) + 8
+    2 * align_up(box_bytes, 1024) + 8
 }
 
 /// Largest K of the GEMM self-test, in elements (the tiles are sized for it).

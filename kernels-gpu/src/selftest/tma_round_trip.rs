@@ -1,9 +1,10 @@
-//! TMA load -> shared memory -> TMA store, one box per block.
+//! TMA load -> shared memory -> staged by ordinary stores -> TMA store, one
+//! box per block.
 
 use crate::abi::selftest::{TmaRoundTripParams, tma_round_trip_smem_bytes};
 use crate::arch::mbarrier::{MBarrier, fence_init};
 use crate::arch::smem;
-use crate::arch::sync::sync_block;
+use crate::arch::sync::{fence_proxy_async_shared, sync_block};
 use crate::arch::thread::{block_index, elect_one, thread_index, trap, warp_index};
 use crate::arch::tma;
 
@@ -16,7 +17,9 @@ pub(crate) unsafe fn round_trip<const RANK: usize>(p: TmaRoundTripParams) {
     if tile % 1024 != 0 {
         trap(); // the 128-byte swizzle needs a 1024-byte aligned box
     }
-    // SAFETY: the barrier slot follows the box (tma_round_trip_smem_bytes).
+    // The staging tile and the barrier follow the box (tma_round_trip_smem_bytes).
+    let staged = tile + (tma_round_trip_smem_bytes(p.box_bytes) - 8) / 2;
+    // SAFETY: the last 8 bytes are the barrier's.
     let bar = unsafe { MBarrier::at(tile + tma_round_trip_smem_bytes(p.box_bytes) - 8) };
     let block = block_index();
     // SAFETY: one origin per block (launch contract).
@@ -41,18 +44,23 @@ pub(crate) unsafe fn round_trip<const RANK: usize>(p: TmaRoundTripParams) {
     let mut i = thread_index();
     while i < words {
         // SAFETY: inside the box, written by the completed TMA load; the
-        // dump holds `words` words per block.
+        // staging tile is this block's alone; the dump holds `words` words
+        // per block.
         unsafe {
-            *p.smem_dump.as_mut_ptr().add((block * words + i) as usize) =
-                smem::load_u32(tile + 4 * i);
+            let word = smem::load_u32(tile + 4 * i);
+            smem::store_u32(staged + 4 * i, word);
+            *p.smem_dump.as_mut_ptr().add((block * words + i) as usize) = word;
         }
         i += 128;
     }
+    // Ordinary (generic-proxy) stores must be ordered before the TMA store
+    // (async proxy) reads them: each writer fences, then the block syncs.
+    fence_proxy_async_shared();
+    sync_block();
 
     if let Some(one) = &issuer {
-        // SAFETY: the box at `tile` was written by TMA only (async proxy),
-        // and this thread saw its completion.
-        unsafe { tma::store(one, p.dst, tile, coords) };
+        // SAFETY: the staged box was written by this block and fenced above.
+        unsafe { tma::store(one, p.dst, staged, coords) };
         tma::commit_group(one);
         tma::wait_group::<0>(one);
     }
