@@ -157,26 +157,21 @@ pub fn wgmma_gemm<T: GemmInput>(
             box_dims: &[block as u32, 64],
         },
     )?;
-    let b_map = match case.b_major {
-        BMajor::K => gpu.tensor_map(
-            &db,
-            &TmaView {
-                offset: 0,
-                dims: &[k as u64, n as u64],
-                strides_bytes: &[(k * elem) as u64],
-                box_dims: &[block as u32, n as u32],
-            },
-        )?,
-        BMajor::Mn => gpu.tensor_map(
-            &db,
-            &TmaView {
-                offset: 0,
-                dims: &[n as u64, k as u64],
-                strides_bytes: &[(n * elem) as u64],
-                box_dims: &[block as u32, k as u32],
-            },
-        )?,
+    // B's rows are N (K-major: K contiguous) or K (MN-major: N contiguous);
+    // either way a box is 128 bytes wide and covers every row.
+    let (cols, rows) = match case.b_major {
+        BMajor::K => (k, n),
+        BMajor::Mn => (n, k),
     };
+    let b_map = gpu.tensor_map(
+        &db,
+        &TmaView {
+            offset: 0,
+            dims: &[cols as u64, rows as u64],
+            strides_bytes: &[(cols * elem) as u64],
+            box_dims: &[block as u32, rows as u32],
+        },
+    )?;
     let shape = LaunchShape {
         grid: (1, 1, 1),
         threads_per_block: 128,

@@ -1,6 +1,7 @@
 //! mbarriers: shared-memory barriers that count arrivals and TMA bytes.
 
-use super::thread::Elected;
+use super::sync::sync_block;
+use super::thread::{Elected, elect_one, warp_index};
 use core::arch::asm;
 
 /// An mbarrier in shared memory (8 bytes, 8-byte aligned). Opaque: made only
@@ -81,6 +82,21 @@ impl MBarrier {
     pub fn wait(&self, phase: u32) {
         while !self.try_wait(phase) {}
     }
+}
+
+/// Warp 0 elects one thread, which initializes `bar` for one arrival (its
+/// own `arrive_expect_tx`, followed by TMA bytes); then the block syncs.
+/// Returns the elected thread's token, for issuing the loads that complete
+/// `bar`: the one-shot load at the start of a self-test kernel.
+#[inline(always)]
+pub fn init_for_one_issuer(bar: &MBarrier) -> Option<Elected> {
+    let issuer = if warp_index() == 0 { elect_one() } else { None };
+    if let Some(one) = &issuer {
+        bar.init(one, 1);
+        fence_init();
+    }
+    sync_block();
+    issuer
 }
 
 /// Makes barrier initialization visible to the async proxy (TMA) and to the

@@ -5,10 +5,9 @@
 use crate::abi::selftest::ChainParams;
 use crate::arch::elem::{Bf16, KMajor, MnMajor};
 use crate::arch::fragment::{quad_max, quad_sum};
-use crate::arch::mbarrier::{MBarrier, fence_init};
+use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
 use crate::arch::smem::{self, Tile};
-use crate::arch::sync::sync_block;
-use crate::arch::thread::{Warpgroup, elect_one, lane, trap, warp_index};
+use crate::arch::thread::{Warpgroup, lane, trap};
 use crate::arch::tma;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::layout::fragment::accumulator;
@@ -34,12 +33,7 @@ pub(crate) unsafe fn run(p: ChainParams) {
             MBarrier::at(base + QTile::BYTES + KTile::BYTES + VTile::BYTES),
         )
     };
-    let issuer = if warp_index() == 0 { elect_one() } else { None };
-    if let Some(one) = &issuer {
-        bar.init(one, 1);
-        fence_init();
-    }
-    sync_block();
+    let issuer = init_for_one_issuer(&bar);
     if let Some(one) = &issuer {
         bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VTile::BYTES);
         // SAFETY: each box is exactly its tile.

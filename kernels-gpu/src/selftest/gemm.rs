@@ -4,10 +4,9 @@
 use crate::abi::selftest::{GEMM_MAX_K, GemmParams, gemm_smem_layout};
 use crate::abi::{GlobalPtr, TensorMap};
 use crate::arch::elem::{Bf16, E4m3, Element, F16, KMajor, Major, MnMajor};
-use crate::arch::mbarrier::{MBarrier, fence_init};
+use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
 use crate::arch::smem::{self, SmemDesc, Tile};
-use crate::arch::sync::sync_block;
-use crate::arch::thread::{Elected, Warpgroup, elect_one, trap, warp_index};
+use crate::arch::thread::{Elected, Warpgroup, trap};
 use crate::arch::tma;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::layout::fragment::{a_operand_k16, a_operand_k32, accumulator};
@@ -41,81 +40,51 @@ pub(crate) trait GemmElem<MB: Major>: Element + Sized {
     fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self>;
 }
 
-#[inline(always)]
-fn fragment_16bit<T>(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<T> {
-    FragA::new(core::array::from_fn(|reg| {
-        let (row, col) = a_operand_k16(thread, reg as u32);
-        // SAFETY: inside the 64 x k matrix (launch contract).
-        unsafe {
-            *a.as_mut_ptr()
-                .add(((row * k + step * 16 + col) / 2) as usize)
+// The 16-bit types differ only in which wgmma they issue.
+macro_rules! sixteen_bit {
+    ($elem:ty, $ss:ident, $rs:ident) => {
+        impl<MB: Major> GemmElem<MB> for $elem {
+            const K_STEP: u32 = 16;
+            #[inline(always)]
+            fn ss<const R: usize>(
+                acc: &mut Accumulator<R>,
+                wg: &Warpgroup,
+                a: SmemDesc<KMajor>,
+                b: SmemDesc<MB>,
+                s: ScaleD,
+            ) where
+                Accumulator<R>: Mma,
+            {
+                acc.$ss(wg, a, b, s);
+            }
+            #[inline(always)]
+            fn rs<const R: usize>(
+                acc: &mut Accumulator<R>,
+                wg: &Warpgroup,
+                a: FragA<Self>,
+                b: SmemDesc<MB>,
+                s: ScaleD,
+            ) where
+                Accumulator<R>: Mma,
+            {
+                acc.$rs(wg, a, b, s);
+            }
+            #[inline(always)]
+            fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
+                FragA::new(core::array::from_fn(|reg| {
+                    let (row, col) = a_operand_k16(thread, reg as u32);
+                    // SAFETY: inside the 64 x k matrix (launch contract).
+                    unsafe {
+                        *a.as_mut_ptr()
+                            .add(((row * k + step * 16 + col) / 2) as usize)
+                    }
+                }))
+            }
         }
-    }))
+    };
 }
-
-impl<MB: Major> GemmElem<MB> for Bf16 {
-    const K_STEP: u32 = 16;
-    #[inline(always)]
-    fn ss<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: SmemDesc<KMajor>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_ss_bf16(wg, a, b, s);
-    }
-    #[inline(always)]
-    fn rs<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: FragA<Self>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_rs_bf16(wg, a, b, s);
-    }
-    #[inline(always)]
-    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-        fragment_16bit(a, k, thread, step)
-    }
-}
-
-impl<MB: Major> GemmElem<MB> for F16 {
-    const K_STEP: u32 = 16;
-    #[inline(always)]
-    fn ss<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: SmemDesc<KMajor>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_ss_f16(wg, a, b, s);
-    }
-    #[inline(always)]
-    fn rs<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: FragA<Self>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_rs_f16(wg, a, b, s);
-    }
-    #[inline(always)]
-    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-        fragment_16bit(a, k, thread, step)
-    }
-}
+sixteen_bit!(Bf16, mma_ss_bf16, mma_rs_bf16);
+sixteen_bit!(F16, mma_ss_f16, mma_rs_f16);
 
 // FP8 wgmma reads both operands K-major only: no MN-major impl exists, so an
 // MN-major FP8 GEMM does not compile.
@@ -238,12 +207,7 @@ where
         )
     };
 
-    let issuer = if warp_index() == 0 { elect_one() } else { None };
-    if let Some(one) = &issuer {
-        bar.init(one, 1);
-        fence_init();
-    }
-    sync_block();
+    let issuer = init_for_one_issuer(&bar);
     if let Some(one) = &issuer {
         let a_bytes = if RS { 0 } else { 64 * p.k * E::BYTES };
         bar.arrive_expect_tx(a_bytes + N * p.k * E::BYTES);

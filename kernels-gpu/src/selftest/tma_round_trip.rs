@@ -2,10 +2,10 @@
 //! box per block.
 
 use crate::abi::selftest::{TmaRoundTripParams, tma_round_trip_smem_bytes};
-use crate::arch::mbarrier::{MBarrier, fence_init};
+use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
 use crate::arch::smem;
 use crate::arch::sync::{fence_proxy_async_shared, sync_block};
-use crate::arch::thread::{block_index, elect_one, thread_index, trap, warp_index};
+use crate::arch::thread::{block_index, thread_index, trap};
 use crate::arch::tma;
 
 /// # Safety
@@ -26,12 +26,7 @@ pub(crate) unsafe fn round_trip<const RANK: usize>(p: TmaRoundTripParams) {
     let origin = unsafe { *p.origins.as_mut_ptr().add(block as usize) };
     let coords: [i32; RANK] = core::array::from_fn(|i| origin[i]);
 
-    let issuer = if warp_index() == 0 { elect_one() } else { None };
-    if let Some(one) = &issuer {
-        bar.init(one, 1);
-        fence_init();
-    }
-    sync_block();
+    let issuer = init_for_one_issuer(&bar);
     if let Some(one) = &issuer {
         tma::prefetch(p.src);
         bar.arrive_expect_tx(p.box_bytes);
