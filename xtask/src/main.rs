@@ -1,5 +1,6 @@
 //! `cargo xtask`: the developer commands of the workspace.
 
+mod bench;
 mod bundle;
 mod cmd;
 mod inspect;
@@ -35,18 +36,22 @@ enum Command {
     /// Per-kernel registers, spills, shared memory, barriers, ptxas warnings
     /// and a SASS instruction histogram.
     Inspect(inspect::Args),
+    /// Build fa3-bench in release and run it: fa3 against PyTorch SDPA and
+    /// the cuBLAS GEMM ceiling on GPU 0 (`cargo xtask bench -- --help`).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Tools(args) => tools::run(&args),
-        Command::Build(args) => kernels::run(&args),
-        Command::Test(args) => test::run(&args),
-        Command::Bundle(args) => bundle::run(&args),
-        Command::Inspect(args) => inspect::run(&args),
+        Command::Tools(args) => tools::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => kernels::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Test(args) => test::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bundle(args) => bundle::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -5,7 +5,7 @@
 #   ./run.sh test [ARGS]       every test binary, GPU tests included
 #   ./run.sh sanitize [ARGS]   compute-sanitizer memcheck, racecheck, synccheck
 #                              and initcheck over the GPU tests
-#   ./run.sh bench [ARGS]      the benchmark (bin/fa3-bench --help)
+#   ./run.sh bench [ARGS]      the benchmark (bin/fa3-bench --help), output in ./bench-out
 #
 # ARGS go to each test binary (a name filter, --test-threads=1, ...).
 set -uo pipefail

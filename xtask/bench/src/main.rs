@@ -1,77 +1,197 @@
-//! fa3-bench: GPU benchmarks. For now the smoke kernel's bandwidth; the
-//! attention grid and its peers come with the attention kernels.
+//! fa3-bench: fa3 against PyTorch SDPA (cuDNN, FA2, efficient) and the
+//! cuBLAS GEMM ceiling, side by side on GPU 0, in FlashAttention's
+//! TFLOPs/s. Prints tables, writes a JSON file and PNG plots.
+//!
+//! Exit codes: 0 done; 1 a result of fa3 failed its check, or the output
+//! could not be written; 2 bad flags or no usable GPU.
+
+mod cli;
+mod clock;
+mod flops;
+mod gpu_info;
+mod grid;
+mod ours;
+mod peers;
+mod plot;
+mod progress;
+mod report;
+mod results;
+mod sample;
+mod timing;
 
 use clap::Parser;
-use fa3::Gpu;
-use rand::Rng;
+use cli::Settings;
+use fa3::Device;
+use ours::{Ours, Reps};
+use peers::Peers;
+use results::{ConfigResult, Implementation, Measured, Method, Outcome, PeerVersions, Run};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Benchmarks of the fa3 kernels on GPU 0.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Elements per vector (f32).
-    #[arg(long, default_value_t = 1 << 26)]
-    len: usize,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 20)]
-    reps: usize,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+    // Clap reports bad flag syntax itself, with exit code 2.
+    let args = cli::Args::parse();
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("fa3-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let device = match Device::gpu(0) {
+        Ok(device) => device,
         Err(e) => {
             eprintln!("fa3-bench: cannot run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&settings, &device) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fa3-bench: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: &Args) -> fa3::Result<()> {
-    let gpu = Gpu::new(0)?;
-    let mut rng = rand::rng();
-    let host: Vec<f32> = (0..args.len).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let x = gpu.upload(&host)?;
-    let y = gpu.upload(&host)?;
-    let mut out = gpu.alloc::<f32>(args.len)?;
+fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
+    let started = clock::now();
+    let mut ours = Ours::new(device).ok_or("fa3-bench needs a GPU device")?;
+    let gpu = ours.gpu();
+    let mut flush = timing::L2Flush::new(gpu)?;
+    let copy = flush
+        .copy_gb_per_s(gpu, 10)
+        .map_err(|e| format!("the L2-flush kernel failed: {e}"))?;
+    let gpu_info = gpu_info::collect(gpu, copy);
 
-    // Checked before timed: a wrong kernel gets no number.
-    gpu.smoke_axpy(0.5, &x, &y, &mut out)?;
-    let got = gpu.download(&out)?;
-    if let Some(i) = (0..args.len).find(|&i| got[i] != 0.5 * host[i] + host[i]) {
-        eprintln!("smoke_axpy wrong at element {i}: no number reported");
-        return Ok(());
+    let python = peers::python();
+    let (mut peers, versions) = if settings.peers {
+        Peers::start(&python)
+    } else {
+        let reason = "not run (--no-peers)".to_string();
+        let versions = PeerVersions {
+            missing: Some(reason.clone()),
+            ..PeerVersions::default()
+        };
+        (Peers::Missing(reason), versions)
+    };
+    let mut gemm_dtypes: Vec<&str> = Vec::new();
+    for &dtype in &settings.dtypes {
+        let gemm = peers::gemm_dtype(dtype);
+        if !gemm_dtypes.contains(&gemm) {
+            gemm_dtypes.push(gemm);
+        }
     }
+    let ceilings = gemm_dtypes
+        .into_iter()
+        .map(|d| peers.gemm(d, settings.reps, settings.warmup))
+        .collect();
 
-    let bytes = 3.0 * 4.0 * args.len as f64;
-    let axpy = median_ms(&gpu, args.reps, || gpu.smoke_axpy(0.5, &x, &y, &mut out))?;
-    println!(
-        "{} on {} ({:?})",
-        env!("CARGO_PKG_NAME"),
-        gpu.name(),
-        gpu.module_source()
-    );
-    println!(
-        "smoke_axpy  len {:>10}  median {:8.3} ms  {:7.0} GB/s (bytes read + written)",
-        args.len,
-        axpy,
-        bytes / axpy as f64 / 1e6
-    );
-    Ok(())
+    let configs = grid::configs(settings);
+    let progress = progress::Progress::new(configs.len());
+    let mut measured = Vec::with_capacity(configs.len());
+    for (k, config) in configs.iter().enumerate() {
+        progress.step(k + 1, &config.label());
+        let reps = Reps {
+            reps: settings.reps,
+            warmup: settings.warmup,
+            flush: &mut flush,
+        };
+        let mut results = vec![Measured {
+            implementation: Implementation::Fa3Rs,
+            outcome: ours.measure(config, reps),
+        }];
+        for peer in Implementation::PEERS {
+            results.push(Measured {
+                implementation: peer,
+                outcome: peers.sdpa(peer, config, settings.reps, settings.warmup),
+            });
+        }
+        measured.push(ConfigResult {
+            config: *config,
+            flops: config.flops(),
+            results,
+        });
+    }
+    progress.finish();
+
+    let run = Run {
+        tool: format!("fa3-bench {}", env!("CARGO_PKG_VERSION")),
+        command_line: std::env::args().collect(),
+        started_utc: started.iso,
+        gpu: gpu_info,
+        peers: versions,
+        method: method(settings),
+        ceilings,
+        configs: measured,
+    };
+    report_and_save(&run, settings, &python, &started.stamp)
 }
 
-fn median_ms(
-    gpu: &Gpu,
-    reps: usize,
-    mut work: impl FnMut() -> fa3::Result<()>,
-) -> fa3::Result<f32> {
-    work()?; // warm-up
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        times.push(gpu.time_ms(&mut work)?);
+/// Prints the report, writes the JSON and the plots.
+fn report_and_save(
+    run: &Run,
+    settings: &Settings,
+    python: &str,
+    stamp: &str,
+) -> Result<ExitCode, String> {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", report::header(run));
+    print!("{}", report::tables(run, color));
+    println!();
+    for line in report::notes(run) {
+        println!("{line}");
     }
-    times.sort_by(f32::total_cmp);
-    Ok(times[times.len() / 2])
+    let json = report::write_json(run, &settings.out, stamp).map_err(|e| {
+        format!(
+            "could not write the JSON into {}: {e}",
+            settings.out.display()
+        )
+    })?;
+    println!("results: {}", json.display());
+    match plot::draw(python, &json) {
+        Ok(pngs) => {
+            for png in pngs {
+                println!("plot: {}", png.display());
+            }
+        }
+        Err(why) => println!("no plot: {why}"),
+    }
+    let ours_failed = run.configs.iter().any(|r| {
+        matches!(
+            r.outcome(Implementation::Fa3Rs),
+            Some(Outcome::Failed { .. })
+        )
+    });
+    Ok(if ours_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn method(s: &Settings) -> Method {
+    Method {
+        reps: s.reps,
+        warmup: s.warmup,
+        tokens: s.tokens,
+        hidden: s.hidden,
+        gqa: s.gqa,
+        timing: format!(
+            "CUDA events around each call; {} untimed warm-up calls, then median, min and max \
+             of {} timed calls; L2 flushed before each timed call (fa3: 768 MB streamed by the \
+             smoke kernel; peers: a 256 MB buffer zeroed); random normal inputs",
+            s.warmup, s.reps
+        ),
+        flops: "forward 4·b·h·s_q·s_k·d over the attended (query, key) pairs only (bottom-right \
+                causal: s(s+1)/2 pairs for s_q = s_k); backward 2.5 x forward; fwdbwd 3.5 x; \
+                GEMM 2·n^3"
+            .into(),
+        check: "before timing, FA3's accuracy rule (max|got - ref| <= 2·max|naive - ref| + f32 \
+                noise, ref in f32, naive in the inputs' precision) on batch 0, the query heads \
+                of kv head 0: fa3 every row up to seqlen 1024 (then dk, dv too), else the last \
+                128 rows; FP8 out within (2^-4 + 2^-8)·max|v|; peers the last 128 rows by the \
+                same rule (atol 1e-5)"
+            .into(),
+    }
 }

@@ -1,0 +1,245 @@
+//! What a run measured: the model of the JSON file, the table and the plots.
+
+use crate::grid::Config;
+use serde::{Deserialize, Serialize};
+
+/// The implementations a configuration is timed with, ours first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Implementation {
+    /// This library.
+    #[serde(rename = "fa3-rs")]
+    Fa3Rs,
+    /// PyTorch SDPA, cuDNN backend.
+    #[serde(rename = "cudnn")]
+    Cudnn,
+    /// PyTorch SDPA, flash backend (FlashAttention-2 inside PyTorch).
+    #[serde(rename = "flash")]
+    Flash,
+    /// PyTorch SDPA, memory-efficient backend.
+    #[serde(rename = "efficient")]
+    Efficient,
+}
+
+impl Implementation {
+    pub const ALL: [Self; 4] = [Self::Fa3Rs, Self::Cudnn, Self::Flash, Self::Efficient];
+    pub const PEERS: [Self; 3] = [Self::Cudnn, Self::Flash, Self::Efficient];
+
+    /// The table's column name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Fa3Rs => "fa3-rs",
+            Self::Cudnn => "cuDNN",
+            Self::Flash => "FA2",
+            Self::Efficient => "efficient",
+        }
+    }
+
+    /// The PyTorch `SDPBackend` the Python helper selects.
+    pub fn sdpa_backend(self) -> Option<&'static str> {
+        match self {
+            Self::Fa3Rs => None,
+            Self::Cudnn => Some("cudnn"),
+            Self::Flash => Some("flash"),
+            Self::Efficient => Some("efficient"),
+        }
+    }
+}
+
+/// Median, fastest and slowest of the timed repetitions, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Timing {
+    /// The statistics of `samples` (`None` when there are none).
+    pub fn of(mut samples: Vec<f64>) -> Option<Self> {
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => samples[n / 2],
+            _ => 0.5 * (samples[n / 2 - 1] + samples[n / 2]),
+        };
+        Some(Self {
+            median_ms: median,
+            min_ms: samples[0],
+            max_ms: samples[n - 1],
+        })
+    }
+}
+
+/// What became of one implementation on one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Checked, then timed.
+    Timed {
+        #[serde(flatten)]
+        timing: Timing,
+        /// At the median time.
+        tflops: f64,
+        /// How the result was checked before it was timed.
+        check: String,
+        /// Anything that qualifies the number (e.g. how GQA was run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Not available here: not implemented, not installed, not supported.
+    Missing { reason: String },
+    /// Ran, but gave a wrong result or an error: no number.
+    Failed { reason: String },
+}
+
+impl Outcome {
+    /// The outcome of timed repetitions of `flops` each.
+    pub fn timed(flops: f64, samples: Vec<f64>, check: String, note: Option<String>) -> Self {
+        match Timing::of(samples) {
+            Some(timing) => Self::Timed {
+                tflops: crate::flops::tflops_per_s(flops, timing.median_ms),
+                timing,
+                check,
+                note,
+            },
+            None => Self::Missing {
+                reason: "no timed repetition".into(),
+            },
+        }
+    }
+
+    pub fn tflops(&self) -> Option<f64> {
+        match self {
+            Self::Timed { tflops, .. } => Some(*tflops),
+            _ => None,
+        }
+    }
+}
+
+/// One implementation's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub implementation: Implementation,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A configuration and every implementation's outcome on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigResult {
+    #[serde(flatten)]
+    pub config: Config,
+    /// FLOPs of one timed call.
+    pub flops: f64,
+    pub results: Vec<Measured>,
+}
+
+impl ConfigResult {
+    pub fn outcome(&self, implementation: Implementation) -> Option<&Outcome> {
+        self.results
+            .iter()
+            .find(|m| m.implementation == implementation)
+            .map(|m| &m.outcome)
+    }
+
+    pub fn tflops(&self, implementation: Implementation) -> Option<f64> {
+        self.outcome(implementation)?.tflops()
+    }
+}
+
+/// A dense GEMM rate measured in the same run: what attention can approach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// `bf16` (also the ceiling of fp16, same tensor-core rate) or `fp8`.
+    pub dtype: String,
+    /// `n` of the `n x n x n` GEMM.
+    pub n: usize,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The GPU and the software the run used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub name: String,
+    pub sm_count: Option<u32>,
+    /// SM clock when the run started, and its maximum (nvidia-smi).
+    pub sm_clock_mhz: Option<u32>,
+    pub max_sm_clock_mhz: Option<u32>,
+    pub memory_clock_mhz: Option<u32>,
+    pub power_limit_w: Option<f64>,
+    /// The NVIDIA driver (nvidia-smi), and the CUDA version it supports.
+    pub driver: Option<String>,
+    pub cuda_driver_api: Option<String>,
+    /// Which image of fa3's kernel module loaded (cubin or PTX JIT).
+    pub fa3_module: String,
+    /// Device copy rate of the L2-flush kernel, bytes read + written.
+    pub copy_gb_per_s: Option<f64>,
+}
+
+/// Versions of the peers' software, from the Python helper.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerVersions {
+    pub python: Option<String>,
+    pub torch: Option<String>,
+    pub cuda: Option<String>,
+    pub cudnn: Option<String>,
+    /// Why there are no peers, when there are none.
+    pub missing: Option<String>,
+}
+
+/// How every number was taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    pub reps: usize,
+    pub warmup: usize,
+    pub tokens: usize,
+    pub hidden: usize,
+    pub gqa: usize,
+    pub timing: String,
+    pub flops: String,
+    pub check: String,
+}
+
+/// Everything one run wrote: the JSON file's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub tool: String,
+    pub command_line: Vec<String>,
+    /// ISO 8601, UTC.
+    pub started_utc: String,
+    pub gpu: GpuInfo,
+    pub peers: PeerVersions,
+    pub method: Method,
+    pub ceilings: Vec<Ceiling>,
+    pub configs: Vec<ConfigResult>,
+}
+
+impl Run {
+    /// The GEMM ceiling (TFLOPs/s) that bounds `dtype`'s attention.
+    pub fn ceiling(&self, dtype: crate::cli::Dtype) -> Option<f64> {
+        let gemm = match dtype {
+            crate::cli::Dtype::Fp8 => "fp8",
+            _ => "bf16",
+        };
+        self.ceilings
+            .iter()
+            .find(|c| c.dtype == gemm)
+            .and_then(|c| c.outcome.tflops())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let t = Timing::of(vec![3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((t.median_ms, t.min_ms, t.max_ms), (2.0, 1.0, 3.0));
+        let t = Timing::of(vec![4.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(t.median_ms, 2.5);
+        assert_eq!(Timing::of(Vec::new()), None);
+    }
+}
