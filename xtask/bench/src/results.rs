@@ -219,10 +219,7 @@ pub struct Run {
 impl Run {
     /// The GEMM ceiling (TFLOPs/s) that bounds `dtype`'s attention.
     pub fn ceiling(&self, dtype: crate::cli::Dtype) -> Option<f64> {
-        let gemm = match dtype {
-            crate::cli::Dtype::Fp8 => "fp8",
-            _ => "bf16",
-        };
+        let gemm = crate::peers::gemm_dtype(dtype);
         self.ceilings
             .iter()
             .find(|c| c.dtype == gemm)
