@@ -25,10 +25,13 @@
 extern crate std;
 
 pub mod abi;
+pub mod attn;
 pub mod layout;
 
 #[cfg(target_arch = "nvptx64")]
 pub mod arch;
+#[cfg(target_arch = "nvptx64")]
+mod fwd;
 #[cfg(target_arch = "nvptx64")]
 mod selftest;
 #[cfg(target_arch = "nvptx64")]

@@ -50,3 +50,24 @@ pub fn repeats() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100)
 }
+
+/// `len` standard normal values (Box-Muller), fresh for every call: the
+/// inputs FA3's tests use.
+pub fn random_normal(len: usize) -> Vec<f32> {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| {
+            let (u, v): (f32, f32) = (
+                rng.random_range(f32::EPSILON..1.0),
+                rng.random_range(0.0..1.0),
+            );
+            (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+        })
+        .collect()
+}
+
+/// True when the bundle's sanitizer mode asks for the reduced test matrix
+/// (`FA3_TEST_REDUCED`): compute-sanitizer makes every launch far slower.
+pub fn reduced() -> bool {
+    std::env::var_os("FA3_TEST_REDUCED").is_some()
+}

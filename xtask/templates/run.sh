@@ -54,8 +54,9 @@ sanitize)
         for t in $(gpu_test_binaries); do
             name="$(basename "$t")"
             log="$logdir/$tool-$name.log"
-            # Repeat-tests run twice here: racecheck is ~100x slower.
-            FA3_TEST_REPEATS=2 timeout "${FA3_TEST_TIMEOUT:-300}" \
+            # Repeat-tests run twice and matrix tests on a reduced matrix
+            # here: racecheck is ~100x slower.
+            FA3_TEST_REPEATS=2 FA3_TEST_REDUCED=1 timeout "${FA3_TEST_TIMEOUT:-300}" \
                 compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 \
                 "$t" --ignored --test-threads=1 "$@" >"$log" 2>&1
             status=$?

@@ -7,7 +7,7 @@
 //! `DeviceRepr` for and candle stores its FP8 tensors in: device buffers of
 //! this crate and of those libraries hold the same Rust type.
 
-use crate::gpu::Element;
+use crate::gpu::TmaElement;
 use float8::F8E4M3;
 use half::{bf16, f16};
 
@@ -37,7 +37,7 @@ pub trait Real: sealed::Sealed + Copy + Send + Sync + 'static {
 
 /// The 16-bit element types of the forward and backward entry points:
 /// `bf16` and `f16`.
-pub trait AttentionElement: Real + Element {}
+pub trait AttentionElement: Real + TmaElement {}
 
 impl AttentionElement for bf16 {}
 impl AttentionElement for f16 {}

@@ -5,6 +5,7 @@ use super::args::{ForwardInto, Fp8Descale, Qkv, Varlen};
 use super::cpu::{self, LseLayout};
 use super::device::{Backend, Device, Precision, fixed_seqlens};
 use super::element::AttentionElement;
+use super::gpu_forward;
 use super::options::AttentionOptions;
 use super::owned::ForwardOutput;
 use super::shape::{FixedDims, PackedDims};
@@ -42,18 +43,14 @@ impl Device {
         qkv: Qkv<'_, T, 4>,
         options: &AttentionOptions,
     ) -> Result<ForwardOutput<T, 4, 3>> {
-        let (checked, _) = validate::forward::<FixedDims, T, T, 4, 3>(
+        // Validated before allocating, so a bad call allocates nothing.
+        validate::forward::<FixedDims, T, T, 4, 3>(
             self.target(),
             &qkv,
             None,
             options,
             fixed_seqlens,
         )?;
-        if matches!(self.backend, Backend::Gpu(_)) && checked.problem.seqlens.total_q() > 0 {
-            return Err(Error::Unsupported {
-                feature: "GPU forward for bf16/f16",
-            });
-        }
         let [batch, seqlen_q, heads_q, _] = qkv.q.shape();
         let mut out = self.alloc("out", [batch, seqlen_q, heads_q, qkv.v.shape()[3]])?;
         let mut lse = self.alloc("lse", [batch, heads_q, seqlen_q])?;
@@ -126,9 +123,7 @@ impl Device {
             Backend::Cpu(Precision::F64) => {
                 cpu::forward_into::<f64, _, _, 4, 3>(&checked, &qkv, None, into, &outputs, layout)
             }
-            Backend::Gpu(_) => Err(Error::Unsupported {
-                feature: "GPU forward for bf16/f16",
-            }),
+            Backend::Gpu(ref gpu) => gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs),
         }
     }
 

@@ -149,6 +149,14 @@ impl<'a, T, const R: usize> Tensor<'a, T, R> {
         &self.layout
     }
 
+    /// The device buffer under the view, if it is in device memory.
+    pub(crate) fn device_buffer(&self) -> Option<&'a DeviceBuffer<T>> {
+        match self.memory {
+            Memory::Device(buffer) => Some(buffer),
+            Memory::Host { .. } => None,
+        }
+    }
+
     pub(crate) fn place(&self) -> Place {
         match &self.memory {
             Memory::Host { ptr, len, .. } => Place::Host {
@@ -243,6 +251,14 @@ impl<'a, T, const R: usize> TensorMut<'a, T, R> {
 
     pub(crate) fn layout(&self) -> &Layout<R> {
         &self.layout
+    }
+
+    /// The device buffer under the view, if it is in device memory.
+    pub(crate) fn device_buffer_mut(&mut self) -> Option<&mut DeviceBuffer<T>> {
+        match &mut self.memory {
+            MemoryMut::Device(buffer) => Some(buffer),
+            MemoryMut::Host { .. } => None,
+        }
     }
 
     pub(crate) fn place(&self) -> Place {

@@ -10,7 +10,7 @@ pub use buffer::{DeviceBuffer, Element};
 pub(crate) use launch::LaunchShape;
 pub use module::ModuleSource;
 pub use tma::TmaElement;
-pub(crate) use tma::TmaView;
+pub(crate) use tma::{DeviceTensorMap, TmaView};
 
 use crate::error::{DriverContext, Error, Result};
 use cudarc::driver::{CudaContext, CudaModule, CudaStream, DriverError, sys};

@@ -6,6 +6,7 @@
 //! host-side marker type implementing [`Kernel`], and the [`KERNELS`] list the
 //! builder uses to patch `.maxntid`/`.minnctapersm` into the PTX.
 
+pub mod fwd;
 mod kernel;
 mod ptr;
 pub mod selftest;

@@ -3,6 +3,7 @@
 //! One line per kernel: `Marker: entry(Params) [max threads, min blocks/SM]
 //! => device body;` (see `kernel_table!`).
 
+use super::fwd::FwdParams;
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
 use super::selftest::{ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
@@ -26,6 +27,7 @@ unsafe impl KernelParams for SmokeParams {}
 #[cfg(target_arch = "nvptx64")]
 use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
+    fwd,
     selftest::{
         chain,
         gemm::{self, BK, BMn},
@@ -35,6 +37,15 @@ use crate::{
 };
 
 kernel_table! {
+    /// Attention forward: element type and head dim (tiles in
+    /// `attn::tiles::TILINGS`; params `<E, D, N, stages, N/2, D/2, N/16>`).
+    FwdBf16Hdim64: fa3_fwd_bf16_hdim64(FwdParams) [384, 1] => fwd::run::<Bf16, 64, 128, 2, 64, 32, 8>;
+    FwdBf16Hdim128: fa3_fwd_bf16_hdim128(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 2, 64, 64, 8>;
+    FwdBf16Hdim256: fa3_fwd_bf16_hdim256(FwdParams) [384, 1] => fwd::run::<Bf16, 256, 80, 2, 40, 128, 5>;
+    FwdF16Hdim64: fa3_fwd_f16_hdim64(FwdParams) [384, 1] => fwd::run::<F16, 64, 128, 2, 64, 32, 8>;
+    FwdF16Hdim128: fa3_fwd_f16_hdim128(FwdParams) [384, 1] => fwd::run::<F16, 128, 128, 2, 64, 64, 8>;
+    FwdF16Hdim256: fa3_fwd_f16_hdim256(FwdParams) [384, 1] => fwd::run::<F16, 256, 80, 2, 40, 128, 5>;
+
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.
     SmokeAxpy: fa3_smoke_axpy(SmokeParams) [256, 1] => smoke::axpy;

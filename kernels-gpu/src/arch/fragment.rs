@@ -77,3 +77,21 @@ impl<const R: usize> Accumulator<R> {
         regs
     }
 }
+
+/// `2^x` (MUFU.EX2; -inf gives +0, as the softmax of masked scores needs).
+#[inline(always)]
+pub fn exp2(x: f32) -> f32 {
+    let y: f32;
+    // SAFETY: a per-thread special-function instruction.
+    unsafe { asm!("ex2.approx.ftz.f32 {y}, {x};", y = out(reg32) y, x = in(reg32) x) }
+    y
+}
+
+/// Natural logarithm (MUFU.LG2 times ln 2), for the log-sum-exp.
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    let y: f32;
+    // SAFETY: a per-thread special-function instruction.
+    unsafe { asm!("lg2.approx.ftz.f32 {y}, {x};", y = out(reg32) y, x = in(reg32) x) }
+    y * core::f32::consts::LN_2
+}

@@ -120,6 +120,19 @@ impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, KMajor> {
     }
 }
 
+impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, KMajor> {
+    /// Descriptor of k-step `k` of the rows `first_row..` of the tile (an
+    /// M = 64 slice for one warpgroup); `first_row` is a multiple of 8, so
+    /// the slice starts on a swizzle atom.
+    #[inline(always)]
+    pub fn desc_from_row(&self, first_row: u32, k: u32) -> SmemDesc<KMajor> {
+        SmemDesc {
+            bits: desc::k_major(self.addr + first_row * swizzle::ROW_BYTES, ROWS, k),
+            major: PhantomData,
+        }
+    }
+}
+
 impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, MnMajor> {
     /// Descriptor of k16 step `k` (16 rows).
     #[inline(always)]

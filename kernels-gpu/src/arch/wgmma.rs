@@ -105,6 +105,9 @@ pub trait Mma {
     /// Calls `f(register index, value)` for every register, unrolled (the
     /// index is a constant in each call, so the array stays in registers).
     fn for_each(&self, f: impl FnMut(u32, f32));
+    /// Replaces every register `x` by `f(register index, x)`, unrolled as
+    /// [`Mma::for_each`] (masking, softmax, rescaling in place).
+    fn update(&mut self, f: impl FnMut(u32, f32) -> f32);
     /// SS bf16 (k16): A and B from shared memory.
     fn mma_ss_bf16<MA: Major, MB: Major>(
         &mut self,
@@ -189,6 +192,15 @@ macro_rules! shape {
                 let mut reg = 0;
                 f(reg, *$first);
                 $(reg += 1; f(reg, *$rest);)*
+                let _ = reg;
+            }
+
+            #[inline(always)]
+            fn update(&mut self, mut f: impl FnMut(u32, f32) -> f32) {
+                let [$first, $($rest),*] = &mut self.regs;
+                let mut reg = 0;
+                *$first = f(reg, *$first);
+                $(reg += 1; *$rest = f(reg, *$rest);)*
                 let _ = reg;
             }
 

@@ -1,0 +1,181 @@
+//! The GPU forward: tensor maps of q, k, v, the parameter block, and the
+//! launch of the kernel for the element type and head dim.
+
+use super::args::{ForwardInto, Qkv};
+use super::element::AttentionElement;
+use super::validate::{CheckedForward, CheckedOutputs};
+use crate::error::{Error, Result};
+use crate::gpu::{DeviceBuffer, Gpu, LaunchShape, TmaView};
+use fa3_kernels::abi::fwd::FwdParams;
+use fa3_kernels::abi::{
+    FwdBf16Hdim64, FwdBf16Hdim128, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim128, FwdF16Hdim256,
+    GlobalPtr, Kernel,
+};
+use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, smem_layout, tiling};
+use half::bf16;
+use std::any::TypeId;
+use std::f32::consts::LOG2_E;
+
+/// Head-dim columns per TMA box: 128 bytes of a 16-bit type.
+const BOX_COLS: u32 = 64;
+
+/// Runs the forward of a validated, non-empty problem on `gpu`.
+pub(super) fn forward_into<T: AttentionElement>(
+    gpu: &Gpu,
+    checked: &CheckedForward<4>,
+    qkv: &Qkv<'_, T, 4>,
+    mut into: ForwardInto<'_, T, 4, 3>,
+    outputs: &CheckedOutputs<4, 3>,
+) -> Result<()> {
+    let problem = &checked.problem;
+    let params = problem.params;
+    let head_dim = problem.head_dim;
+    let tiles = tiling(head_dim as u32)
+        .filter(|_| problem.head_dim_v == head_dim)
+        .ok_or(Error::Unsupported {
+            feature: "GPU forward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)",
+        })?;
+    if params.softcap != 0.0 {
+        return Err(Error::Unsupported {
+            feature: "GPU forward with softcap",
+        });
+    }
+    let [batch, seqlen_q, heads_q, _] = qkv.q.shape();
+    let [_, seqlen_k, heads_kv, _] = qkv.k.shape();
+    // Grid y and z are at most 65535; TMA coordinates are i32.
+    if heads_q > 65_535
+        || batch > 65_535
+        || seqlen_q > i32::MAX as usize
+        || seqlen_k > i32::MAX as usize
+    {
+        return Err(Error::Unsupported {
+            feature: "GPU forward with more than 65535 heads or batches, or 2^31 tokens",
+        });
+    }
+
+    let [q_layout, k_layout, v_layout] = &checked.qkv;
+    let q_map = map(gpu, buffer(&qkv.q)?, q_layout, BLOCK_M)?;
+    // Without keys no K/V box is ever loaded; q's map stands in (a map needs
+    // every dimension >= 1).
+    let (k_map, v_map) = if seqlen_k == 0 {
+        (None, None)
+    } else {
+        (
+            Some(map(gpu, buffer(&qkv.k)?, k_layout, tiles.block_n)?),
+            Some(map(gpu, buffer(&qkv.v)?, v_layout, tiles.block_n)?),
+        )
+    };
+
+    let [ob, os, oh, _] = outputs.out.strides;
+    let [lb, lh, ls] = outputs.lse.strides;
+    let (out_offset, lse_offset) = (outputs.out.offset, outputs.lse.offset);
+    let out_buf = into.out.device_buffer_mut().ok_or_else(residency_bug)?;
+    let (out_ptr, _out_guard) = gpu.write_ptr(out_buf);
+    let lse_buf = into.lse.device_buffer_mut().ok_or_else(residency_bug)?;
+    let (lse_ptr, _lse_guard) = gpu.write_ptr(lse_buf);
+    let (q_ptr, _q) = gpu.map_ptr(&q_map);
+    let (k_ptr, _k) = gpu.map_ptr(k_map.as_ref().unwrap_or(&q_map));
+    let (v_ptr, _v) = gpu.map_ptr(v_map.as_ref().unwrap_or(&q_map));
+    // The kernel reads q, k and v through the maps; these guards order the
+    // launch after earlier writes to them on the stream.
+    let _reads: Vec<_> = [&qkv.q, &qkv.k, &qkv.v]
+        .into_iter()
+        .filter_map(|t| t.device_buffer())
+        .map(|b| gpu.read_ptr(b).1)
+        .collect();
+
+    let scale = params.scale as f32;
+    let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);
+    let p = FwdParams {
+        q_map: q_ptr,
+        k_map: k_ptr,
+        v_map: v_ptr,
+        out: GlobalPtr::from_address(out_ptr.address() + (out_offset * size_of::<T>()) as u64),
+        lse: GlobalPtr::from_address(lse_ptr.address() + (lse_offset * size_of::<f32>()) as u64),
+        out_strides: [ob as u64, os as u64, oh as u64],
+        lse_strides: [lb as u64, lh as u64, ls as u64],
+        seqlen_q: seqlen_q as u32,
+        seqlen_k: seqlen_k as u32,
+        heads_per_kv: (heads_q / heads_kv) as u32,
+        window_left: bound(params.mask.left),
+        window_right: bound(params.mask.right),
+        scale,
+        scale_log2: scale * LOG2_E,
+    };
+    let shape = LaunchShape {
+        grid: (
+            seqlen_q.div_ceil(BLOCK_M as usize) as u32,
+            heads_q as u32,
+            batch as u32,
+        ),
+        threads_per_block: FwdBf16Hdim128::SPEC.max_threads_per_block,
+        dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).3,
+    };
+    // SAFETY: validation checked every view inside its buffer (shapes,
+    // strides, 16-byte alignment) and the outputs apart from the inputs; the
+    // maps describe exactly those views; the grid covers seqlen_q with
+    // query blocks that start inside it; the guards keep the buffers
+    // tracked on this stream until the launch has run.
+    unsafe { launch::<T>(gpu, tiles, shape, p) }
+}
+
+/// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with
+/// boxes of 64 columns by `rows` tokens of one head.
+fn map<T: AttentionElement>(
+    gpu: &Gpu,
+    buffer: &DeviceBuffer<T>,
+    layout: &super::layout::Checked<4>,
+    rows: u32,
+) -> Result<crate::gpu::DeviceTensorMap> {
+    let [b, s, h, d] = layout.shape;
+    let [sb, ss, sh, _] = layout.strides;
+    let bytes = size_of::<T>() as u64;
+    gpu.tensor_map(
+        buffer,
+        &TmaView {
+            offset: layout.offset as u64,
+            dims: &[d as u64, s as u64, h as u64, b as u64],
+            strides_bytes: &[ss as u64 * bytes, sh as u64 * bytes, sb as u64 * bytes],
+            box_dims: &[BOX_COLS, rows, 1, 1],
+        },
+    )
+}
+
+/// # Safety
+/// As `Gpu::launch` for the forward kernel of `T` and `tiles.head_dim`.
+unsafe fn launch<T: AttentionElement>(
+    gpu: &Gpu,
+    tiles: Tiling,
+    shape: LaunchShape,
+    p: FwdParams,
+) -> Result<()> {
+    let is_bf16 = TypeId::of::<T>() == TypeId::of::<bf16>();
+    // SAFETY: forwarded contract.
+    unsafe {
+        match (is_bf16, tiles.head_dim) {
+            (true, 64) => gpu.launch::<FwdBf16Hdim64>(shape, p),
+            (true, 128) => gpu.launch::<FwdBf16Hdim128>(shape, p),
+            (true, 256) => gpu.launch::<FwdBf16Hdim256>(shape, p),
+            (false, 64) => gpu.launch::<FwdF16Hdim64>(shape, p),
+            (false, 128) => gpu.launch::<FwdF16Hdim128>(shape, p),
+            (false, 256) => gpu.launch::<FwdF16Hdim256>(shape, p),
+            _ => Err(Error::Unsupported {
+                feature: "GPU forward for this head dim",
+            }),
+        }
+    }
+}
+
+/// The device buffer under an input view.
+fn buffer<'a, T>(t: &super::Tensor<'a, T, 4>) -> Result<&'a DeviceBuffer<T>> {
+    t.device_buffer().ok_or_else(residency_bug)
+}
+
+/// Validation puts every tensor of a GPU call in that GPU's memory.
+fn residency_bug() -> Error {
+    Error::WrongMemory {
+        tensor: "q/k/v/out/lse",
+        expected: "device memory of the GPU (validation should have caught this)".to_string(),
+        found: "host memory".to_string(),
+    }
+}

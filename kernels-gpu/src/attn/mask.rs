@@ -1,0 +1,73 @@
+//! Which scores are visible: bottom-right aligned causal / sliding window,
+//! as FA3 (`hopper/mask.h`). Query `i` sits on key `i + seqlen_k - seqlen_q`
+//! and sees key `j` iff `diag - left <= j <= diag + right` (a negative bound
+//! means unbounded) and `j < seqlen_k`.
+
+/// The masking problem of one (batch, head) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskSpec {
+    pub seqlen_q: u32,
+    pub seqlen_k: u32,
+    /// Keys visible left of the diagonal; negative = unbounded.
+    pub left: i32,
+    /// Keys visible right of the diagonal; negative = unbounded (causal: 0).
+    pub right: i32,
+}
+
+impl MaskSpec {
+    /// `seqlen_k - seqlen_q`: the diagonal key of query 0.
+    #[inline(always)]
+    pub fn offset(&self) -> i64 {
+        self.seqlen_k as i64 - self.seqlen_q as i64
+    }
+
+    /// True if query `i` sees key `j`.
+    #[inline(always)]
+    pub fn visible(&self, i: u32, j: u32) -> bool {
+        let diag = i as i64 + self.offset();
+        let j64 = j as i64;
+        j < self.seqlen_k
+            && (self.left < 0 || j64 >= diag - self.left as i64)
+            && (self.right < 0 || j64 <= diag + self.right as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_is_bottom_right_aligned() {
+        let m = MaskSpec {
+            seqlen_q: 2,
+            seqlen_k: 5,
+            left: -1,
+            right: 0,
+        };
+        // Query 0 sits on key 3, query 1 on key 4.
+        assert!(m.visible(0, 3) && !m.visible(0, 4));
+        assert!(m.visible(1, 4) && m.visible(1, 0));
+        let more_q = MaskSpec {
+            seqlen_q: 5,
+            seqlen_k: 2,
+            left: -1,
+            right: 0,
+        };
+        // Query 2 sits on key -1: it sees nothing.
+        assert!((0..2).all(|j| !more_q.visible(2, j)));
+        assert!(more_q.visible(3, 0) && !more_q.visible(3, 1));
+    }
+
+    #[test]
+    fn window_bounds_both_sides_and_tail() {
+        let m = MaskSpec {
+            seqlen_q: 10,
+            seqlen_k: 10,
+            left: 2,
+            right: 1,
+        };
+        let seen: std::vec::Vec<u32> = (0..12).filter(|&j| m.visible(5, j)).collect();
+        assert_eq!(seen, [3, 4, 5, 6]);
+        assert!(!m.visible(9, 10), "keys past seqlen_k are never visible");
+    }
+}

@@ -1,0 +1,8 @@
+//! Attention index math shared by the forward kernel and host tests: the
+//! tile table, which key blocks a query block visits, and which scores are
+//! masked. Pure integer arithmetic, unit-tested on the CPU against brute
+//! force.
+
+pub mod blocks;
+pub mod mask;
+pub mod tiles;

@@ -1,0 +1,90 @@
+//! Tile sizes of the forward kernel, per head dim, in one table.
+//!
+//! Every kernel has 128 query rows per CTA (two consumer warpgroups of 64
+//! rows) and one producer warpgroup. A consumer thread holds S (BLOCK_N / 2
+//! registers), O (head_dim / 2) and P as A fragments (BLOCK_N / 4), which
+//! must fit the 240 registers `setmaxnreg` gives it; shared memory holds Q
+//! and STAGES stages of K and V within 227 KiB.
+
+/// Query rows per CTA.
+pub const BLOCK_M: u32 = 128;
+/// Query rows per consumer warpgroup (one wgmma M).
+pub const ROWS_PER_CONSUMER: u32 = 64;
+
+/// The tiling of one head dim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    pub head_dim: u32,
+    /// Keys per block (the N of S = Q·Kᵀ, the K of O = P·V).
+    pub block_n: u32,
+    /// K/V stages in the ring.
+    pub stages: u32,
+}
+
+/// hdim 64: S 64 + O 32 + P 32 registers; Q 16 KiB, stages 32 KiB each.
+/// hdim 128: S 64 + O 64 + P 32 = 160 registers of 240; Q 32 KiB + 2 x 64 KiB.
+/// hdim 256: O alone is 128 registers, so blocks of 80 keys (S 40 + P 20);
+/// Q 64 KiB + 2 x 80 KiB = 224 KiB, the most that fits.
+pub const TILINGS: [Tiling; 3] = [
+    Tiling {
+        head_dim: 64,
+        block_n: 128,
+        stages: 2,
+    },
+    Tiling {
+        head_dim: 128,
+        block_n: 128,
+        stages: 2,
+    },
+    Tiling {
+        head_dim: 256,
+        block_n: 80,
+        stages: 2,
+    },
+];
+
+/// The tiling of `head_dim`, if a kernel exists for it.
+pub const fn tiling(head_dim: u32) -> Option<Tiling> {
+    let mut i = 0;
+    while i < TILINGS.len() {
+        if TILINGS[i].head_dim == head_dim {
+            return Some(TILINGS[i]);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Shared-memory layout of a forward CTA for `elem_bytes`-byte elements:
+/// (K offset, V offset, barriers offset, total bytes). Q at 0; stage `s` of K
+/// at `k + s * stage_bytes`, of V at `v + s * stage_bytes`; then the Q
+/// barrier and the ring's 2 x stages barriers.
+pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> (u32, u32, u32, u32) {
+    let q = BLOCK_M * t.head_dim * elem_bytes;
+    let kv = t.block_n * t.head_dim * elem_bytes;
+    let k = q;
+    let v = k + t.stages * kv;
+    let barriers = v + t.stages * kv;
+    (k, v, barriers, barriers + 8 * (1 + 2 * t.stages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tiling_fits_shared_memory_and_registers() {
+        for t in TILINGS {
+            let (_, _, _, bytes) = smem_layout(t, 2);
+            assert!(bytes <= 227 * 1024, "hdim {}: {bytes} bytes", t.head_dim);
+            // S + O + P registers under setmaxnreg 240, with room to spare.
+            assert!(
+                t.block_n / 2 + t.head_dim / 2 + t.block_n / 4 <= 200,
+                "hdim {}",
+                t.head_dim
+            );
+            assert_eq!(t.block_n % 16, 0, "P·V steps of 16 keys");
+        }
+        assert_eq!(tiling(96), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! The attention forward kernel: one producer warpgroup streams Q once and
+//! K/V blocks by TMA through a ring; two consumer warpgroups (64 query rows
+//! each) compute S = Q·Kᵀ, the online softmax and O += P·V with P kept in
+//! registers, then write O and the log-sum-exp.
+//!
+//! Structure as FA3 `hopper/`: this file sets up the CTA and splits roles;
+//! `producer` and `consumer` own the pipeline, `softmax` the row statistics,
+//! `epilogue` the outputs; block ranges and masks are in `crate::attn`.
+
+mod consumer;
+mod elem;
+mod epilogue;
+mod producer;
+mod softmax;
+
+pub(crate) use elem::HalfElem;
+
+use crate::abi::fwd::FwdParams;
+use crate::arch::mbarrier::{MBarrier, fence_init};
+use crate::arch::pipeline::TmaPipeline;
+use crate::arch::regs;
+use crate::arch::smem;
+use crate::arch::sync::sync_block;
+use crate::arch::thread::{Warpgroup, block_index, block_index_yz, elect_one, trap, warp_index};
+use crate::arch::wgmma::{Accumulator, Mma};
+use crate::attn::blocks::key_blocks;
+use crate::attn::mask::MaskSpec;
+use crate::attn::tiles::{BLOCK_M, Tiling, smem_layout};
+
+/// Where this CTA works: its query block, head and batch, and the key
+/// blocks it visits.
+#[derive(Clone, Copy)]
+pub(crate) struct Work {
+    pub m_block: u32,
+    pub head: u32,
+    pub kv_head: u32,
+    pub batch: u32,
+    pub spec: MaskSpec,
+    /// Key blocks `[n_min, n_max)`, visited from the last down (the masked
+    /// diagonal and tail blocks first, as FA3).
+    pub n_min: u32,
+    pub n_max: u32,
+}
+
+/// Shared-memory addresses of the CTA's tiles and barriers.
+#[derive(Clone, Copy)]
+pub(crate) struct Smem {
+    pub q: u32,
+    pub k: u32,
+    pub v: u32,
+    /// Bytes between two stages of K (and of V).
+    pub stage_bytes: u32,
+    pub q_bar: u32,
+    pub ring: u32,
+}
+
+/// # Safety
+/// Launched as `FwdParams` documents, with `D`, `N`, `S` from the tiling of
+/// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / 16`.
+pub(crate) unsafe fn run<
+    E,
+    const D: u32,
+    const N: u32,
+    const S: usize,
+    const RS: usize,
+    const RO: usize,
+    const KB: usize,
+>(
+    p: FwdParams,
+) where
+    E: HalfElem,
+    Accumulator<RS>: Mma,
+    Accumulator<RO>: Mma,
+{
+    const {
+        assert!(2 * RS as u32 == N && 2 * RO as u32 == D && 16 * KB as u32 == N);
+    };
+    let tiling = Tiling {
+        head_dim: D,
+        block_n: N,
+        stages: S as u32,
+    };
+    let base = smem::base();
+    if base % 1024 != 0 {
+        trap();
+    }
+    let (k, v, bars, _) = smem_layout(tiling, E::BYTES);
+    let mem = Smem {
+        q: base,
+        k: base + k,
+        v: base + v,
+        stage_bytes: N * D * E::BYTES,
+        q_bar: base + bars,
+        ring: base + bars + MBarrier::BYTES,
+    };
+    let (head, batch) = block_index_yz();
+    let spec = MaskSpec {
+        seqlen_q: p.seqlen_q,
+        seqlen_k: p.seqlen_k,
+        left: p.window_left,
+        right: p.window_right,
+    };
+    let m_block = block_index();
+    let (n_min, n_max) = key_blocks(&spec, m_block * BLOCK_M, BLOCK_M, N);
+    let work = Work {
+        m_block,
+        head,
+        kv_head: head / p.heads_per_kv,
+        batch,
+        spec,
+        n_min,
+        n_max,
+    };
+    // SAFETY: the ring's barriers follow the Q barrier (smem_layout).
+    let ring = unsafe { TmaPipeline::<S>::at(mem.ring) };
+    // SAFETY: the Q barrier's slot (smem_layout).
+    let q_bar = unsafe { MBarrier::at(mem.q_bar) };
+    if warp_index() == 0
+        && let Some(one) = elect_one()
+    {
+        q_bar.init(&one, 1);
+        fence_init();
+        ring.init(&one, 8); // one arrival per consumer warp
+    }
+    sync_block();
+
+    // SAFETY: each warpgroup enters its role branch whole and converged.
+    let wg = unsafe { Warpgroup::enter() };
+    match wg.index() {
+        0 => {
+            regs::release::<24>(&wg);
+            if warp_index() == 0
+                && let Some(one) = elect_one()
+            {
+                producer::run::<E, D, N, S>(&one, &p, &work, &mem, &q_bar, &ring);
+            }
+        }
+        c @ (1 | 2) => {
+            regs::acquire::<240>(&wg);
+            consumer::run::<E, D, N, S, RS, RO, KB>(&wg, c - 1, &p, &work, &mem, &q_bar, &ring);
+        }
+        _ => trap(),
+    }
+}
