@@ -120,3 +120,42 @@ fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
         "wgmma kernels: 15 GEMM shapes, the chain, 2 pingpong rings"
     );
 }
+
+/// The forward kernels are warp specialized as designed: setmaxnreg for the
+/// two roles in the PTX, TMA loads and wgmma in the SASS, and consumers
+/// running above the 168-register entry cap without spills.
+#[test]
+fn ptxas_forward_kernels_are_warp_specialized() {
+    let ptxas = tools::find(tools::Tool::Ptxas).expect("ptxas not found: run `cargo xtask tools`");
+    let cuobjdump =
+        tools::find(tools::Tool::Cuobjdump).expect("cuobjdump not found: run `cargo xtask tools`");
+    let work = std::env::temp_dir().join(format!("fa3-fwd-sass-test-{}", std::process::id()));
+    let kernels =
+        inspect::assemble_and_inspect(fa3::kernel_image::ptx(), &ptxas, Some(&cuobjdump), &work)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&work);
+    let class =
+        |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
+    let forward: Vec<_> = kernels
+        .iter()
+        .filter(|k| k.kernel.starts_with("fa3_fwd_"))
+        .collect();
+    assert_eq!(forward.len(), 9, "6 forward kernels and 3 ablation builds");
+    for k in forward {
+        let name = &k.kernel;
+        assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
+        assert!(class(k, "HGMMA") > 0, "{name}: no wgmma in SASS");
+        assert!(class(k, "UTMALDG") > 0, "{name}: no TMA load in SASS");
+        assert_eq!(class(k, "LDL/STL"), 0, "{name}: local memory");
+        assert_eq!(
+            k.usage.registers, 168,
+            "{name}: 384 threads x 1 block cap at entry"
+        );
+        assert!(
+            k.max_register > 168,
+            "{name}: consumers use R{} at most",
+            k.max_register
+        );
+        assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
+    }
+}

@@ -5,7 +5,7 @@ use super::args::{ForwardInto, Fp8Descale, Qkv, Varlen};
 use super::cpu::{self, LseLayout};
 use super::device::{Backend, Device, Precision, fixed_seqlens};
 use super::element::AttentionElement;
-use super::gpu_forward;
+use super::gpu_forward::{self, Schedule};
 use super::options::AttentionOptions;
 use super::owned::ForwardOutput;
 use super::shape::{FixedDims, PackedDims};
@@ -105,6 +105,17 @@ impl Device {
         into: ForwardInto<'_, T, 4, 3>,
         options: &AttentionOptions,
     ) -> Result<()> {
+        self.forward_into_scheduled(qkv, into, options, Schedule::Full)
+    }
+
+    /// [`Self::forward_into`] with the GPU kernel build of `schedule`.
+    pub(crate) fn forward_into_scheduled<T: AttentionElement>(
+        &self,
+        qkv: Qkv<'_, T, 4>,
+        into: ForwardInto<'_, T, 4, 3>,
+        options: &AttentionOptions,
+        schedule: Schedule,
+    ) -> Result<()> {
         let (checked, outputs) = validate::forward::<FixedDims, T, T, 4, 3>(
             self.target(),
             &qkv,
@@ -123,7 +134,9 @@ impl Device {
             Backend::Cpu(Precision::F64) => {
                 cpu::forward_into::<f64, _, _, 4, 3>(&checked, &qkv, None, into, &outputs, layout)
             }
-            Backend::Gpu(ref gpu) => gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs),
+            Backend::Gpu(ref gpu) => {
+                gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs, schedule)
+            }
         }
     }
 

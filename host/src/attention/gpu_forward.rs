@@ -8,24 +8,43 @@ use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, LaunchShape, TmaView};
 use fa3_kernels::abi::fwd::FwdParams;
 use fa3_kernels::abi::{
-    FwdBf16Hdim64, FwdBf16Hdim128, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim128, FwdF16Hdim256,
-    GlobalPtr, Kernel,
+    FwdBf16Hdim64, FwdBf16Hdim128, FwdBf16Hdim128NoOverlap, FwdBf16Hdim128NoPingpong,
+    FwdBf16Hdim128Plain, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim128, FwdF16Hdim256, GlobalPtr,
+    Kernel,
 };
 use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, smem_layout, tiling};
 use half::bf16;
 use std::any::TypeId;
 use std::f32::consts::LOG2_E;
 
+/// Which scheduling techniques the forward kernel build has (FA3 section
+/// 3): both, for every entry point; the others exist to measure what each
+/// technique is worth (`fa3::diagnostics::forward_with_schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Pingpong between the consumer warpgroups and the intra-warpgroup
+    /// overlap of softmax with the GEMMs.
+    Full,
+    /// Without pingpong.
+    NoPingpong,
+    /// Without the intra-warpgroup overlap.
+    NoOverlap,
+    /// Without either.
+    Plain,
+}
+
 /// Head-dim columns per TMA box: 128 bytes of a 16-bit type.
 const BOX_COLS: u32 = 64;
 
-/// Runs the forward of a validated, non-empty problem on `gpu`.
+/// Runs the forward of a validated, non-empty problem on `gpu` with the
+/// kernel build of `schedule` (every technique on, but for the ablation).
 pub(super) fn forward_into<T: AttentionElement>(
     gpu: &Gpu,
     checked: &CheckedForward<4>,
     qkv: &Qkv<'_, T, 4>,
     mut into: ForwardInto<'_, T, 4, 3>,
     outputs: &CheckedOutputs<4, 3>,
+    schedule: Schedule,
 ) -> Result<()> {
     let problem = &checked.problem;
     let params = problem.params;
@@ -116,7 +135,7 @@ pub(super) fn forward_into<T: AttentionElement>(
     // maps describe exactly those views; the grid covers seqlen_q with
     // query blocks that start inside it; the guards keep the buffers
     // tracked on this stream until the launch has run.
-    unsafe { launch::<T>(gpu, tiles, shape, p) }
+    unsafe { launch::<T>(gpu, tiles, schedule, shape, p) }
 }
 
 /// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with
@@ -146,21 +165,28 @@ fn map<T: AttentionElement>(
 unsafe fn launch<T: AttentionElement>(
     gpu: &Gpu,
     tiles: Tiling,
+    schedule: Schedule,
     shape: LaunchShape,
     p: FwdParams,
 ) -> Result<()> {
     let is_bf16 = TypeId::of::<T>() == TypeId::of::<bf16>();
     // SAFETY: forwarded contract.
     unsafe {
-        match (is_bf16, tiles.head_dim) {
-            (true, 64) => gpu.launch::<FwdBf16Hdim64>(shape, p),
-            (true, 128) => gpu.launch::<FwdBf16Hdim128>(shape, p),
-            (true, 256) => gpu.launch::<FwdBf16Hdim256>(shape, p),
-            (false, 64) => gpu.launch::<FwdF16Hdim64>(shape, p),
-            (false, 128) => gpu.launch::<FwdF16Hdim128>(shape, p),
-            (false, 256) => gpu.launch::<FwdF16Hdim256>(shape, p),
-            _ => Err(Error::Unsupported {
+        match (is_bf16, tiles.head_dim, schedule) {
+            (true, 64, Schedule::Full) => gpu.launch::<FwdBf16Hdim64>(shape, p),
+            (true, 128, Schedule::Full) => gpu.launch::<FwdBf16Hdim128>(shape, p),
+            (true, 256, Schedule::Full) => gpu.launch::<FwdBf16Hdim256>(shape, p),
+            (false, 64, Schedule::Full) => gpu.launch::<FwdF16Hdim64>(shape, p),
+            (false, 128, Schedule::Full) => gpu.launch::<FwdF16Hdim128>(shape, p),
+            (false, 256, Schedule::Full) => gpu.launch::<FwdF16Hdim256>(shape, p),
+            (true, 128, Schedule::NoPingpong) => gpu.launch::<FwdBf16Hdim128NoPingpong>(shape, p),
+            (true, 128, Schedule::NoOverlap) => gpu.launch::<FwdBf16Hdim128NoOverlap>(shape, p),
+            (true, 128, Schedule::Plain) => gpu.launch::<FwdBf16Hdim128Plain>(shape, p),
+            (_, _, Schedule::Full) => Err(Error::Unsupported {
                 feature: "GPU forward for this head dim",
+            }),
+            _ => Err(Error::Unsupported {
+                feature: "forward ablation builds other than bf16 with head_dim 128",
             }),
         }
     }

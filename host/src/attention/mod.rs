@@ -14,7 +14,7 @@ mod cpu;
 mod device;
 mod element;
 mod forward;
-mod gpu_forward;
+pub(crate) mod gpu_forward;
 mod layout;
 mod options;
 mod owned;

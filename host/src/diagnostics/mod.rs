@@ -1,7 +1,8 @@
 //! Self-tests of the Hopper building blocks the kernels are made of: TMA
 //! copies, wgmma GEMMs (SS and RS, bf16/f16/e4m3), the GEMM chain of
 //! attention with P kept in registers, and a warp-specialized producer /
-//! pingpong-consumer ring.
+//! pingpong-consumer ring; and the forward kernel's builds without one or
+//! both of its scheduling techniques.
 //!
 //! Each function runs one self-test kernel on host data and returns what the
 //! GPU computed, for comparison with a CPU reference (the test suite does
@@ -13,12 +14,14 @@
 mod chain;
 mod gemm;
 mod pingpong;
+mod schedule;
 mod tma;
 
 pub use crate::gpu::TmaElement;
 pub use chain::{ChainResult, gemm_chain};
 pub use gemm::{BMajor, GEMM_CASES, GemmCase, GemmElement, GemmForm, GemmInput, wgmma_gemm};
 pub use pingpong::{PingpongResult, pingpong};
+pub use schedule::{Schedule, forward_with_schedule};
 pub use tma::{TmaCase, TmaRoundTrip, tma_round_trip};
 
 use crate::error::{Error, Result};

@@ -21,25 +21,31 @@ pub struct Tiling {
     pub stages: u32,
 }
 
-/// hdim 64: S 64 + O 32 + P 32 registers; Q 16 KiB, stages 32 KiB each.
-/// hdim 128: S 64 + O 64 + P 32 = 160 registers of 240; Q 32 KiB + 2 x 64 KiB.
-/// hdim 256: O alone is 128 registers, so blocks of 80 keys (S 40 + P 20);
-/// Q 64 KiB + 2 x 80 KiB = 224 KiB, the most that fits.
+/// Chosen by ptxas's register report of the overlapped schedule, where S of
+/// the next block, P of the current one and O are live at once (cargo xtask
+/// inspect, 2026-11-21):
+/// - hdim 64: blocks of 128 keys (S 64 + P 32 + O 32 registers), R208 at
+///   most; 4 stages fit easily (Q 16 KiB + 4 x 32 KiB).
+/// - hdim 128: 128 keys reached the 240-register cap and spilled; 112 keys
+///   (S 56 + P 28 + O 64) peak at R232 with no spill. 3 stages: 32 + 3 x 56
+///   KiB.
+/// - hdim 256: O alone is 128 registers; 80 and 64 keys spilled, 48 keys
+///   (S 24 + P 12) peak at R216. 3 stages: 64 + 3 x 48 KiB.
 pub const TILINGS: [Tiling; 3] = [
     Tiling {
         head_dim: 64,
         block_n: 128,
-        stages: 2,
+        stages: 4,
     },
     Tiling {
         head_dim: 128,
-        block_n: 128,
-        stages: 2,
+        block_n: 112,
+        stages: 3,
     },
     Tiling {
         head_dim: 256,
-        block_n: 80,
-        stages: 2,
+        block_n: 48,
+        stages: 3,
     },
 ];
 

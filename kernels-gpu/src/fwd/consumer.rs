@@ -1,7 +1,17 @@
-//! A consumer warpgroup: 64 query rows, S = Q·Kᵀ, mask where needed, online
-//! softmax, O += P·V for every key block, then the epilogue.
+//! A consumer warpgroup: 64 query rows; for every key block S = Q·Kᵀ, the
+//! mask where needed, the online softmax and O += P·V; then the epilogue.
+//!
+//! Two schedules, chosen at build time (`OVERLAP`):
+//! - overlapped (FA3 section 3.2): S of block j+1 and P·V of block j are
+//!   issued back to back; the softmax of S runs while P·V is in flight, and
+//!   O is rescaled only after P·V's wait (its registers are busy until then);
+//! - plain: S, wait, softmax, P·V, wait; nothing overlaps within the
+//!   warpgroup (for the ablation).
+//!
+//! Either way, each GEMM issue is one pingpong turn (`Turns`).
 
 use super::softmax::OnlineSoftmax;
+use super::turns::Turns;
 use super::{HalfElem, Smem, Work, epilogue};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
@@ -14,6 +24,111 @@ use crate::attn::blocks::needs_mask;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
 use crate::layout::fragment::accumulator;
 
+/// The consumer's view of the CTA: its tiles and its rows.
+struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
+    wg: &'a Warpgroup,
+    w: &'a Work,
+    mem: &'a Smem,
+    ring: &'a TmaPipeline<S>,
+    q: Tile<E, BLOCK_M, D, KMajor>,
+    first_row: u32,
+    /// Global index of this consumer's first query row.
+    q_row0: u32,
+    thread: u32,
+}
+
+impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D, N, S> {
+    #[inline(always)]
+    fn k(&self, state: PipelineState<S>) -> Tile<E, N, D, KMajor> {
+        // SAFETY: the stage's K region (smem_layout); the caller waited for it.
+        unsafe { Tile::at(self.mem.k + state.index() * self.mem.stage_bytes) }
+    }
+
+    #[inline(always)]
+    fn v(&self, state: PipelineState<S>) -> Tile<E, N, D, MnMajor> {
+        // SAFETY: the stage's V region (smem_layout); the caller waited for it.
+        unsafe { Tile::at(self.mem.v + state.index() * self.mem.stage_bytes) }
+    }
+
+    /// Issues S = Q·Kᵀ of the stage's key block and commits it.
+    #[inline(always)]
+    fn issue_qk<const RS: usize>(&self, s: &mut Accumulator<RS>, state: PipelineState<S>)
+    where
+        Accumulator<RS>: Mma,
+    {
+        let k = self.k(state);
+        s.fence_operands();
+        wgmma::fence(self.wg);
+        for step in 0..D / 16 {
+            let scale = if step == 0 {
+                ScaleD::Zero
+            } else {
+                ScaleD::Accumulate
+            };
+            E::qk(
+                s,
+                self.wg,
+                self.q.desc_from_row(self.first_row, step),
+                k.desc(step),
+                scale,
+            );
+        }
+        wgmma::commit_group(self.wg);
+    }
+
+    /// Issues O += P·V of the stage's key block and commits it. `p` must stay
+    /// untouched until the wait: wgmma reads A registers asynchronously.
+    #[inline(always)]
+    fn issue_pv<const RO: usize, const KB: usize>(
+        &self,
+        o: &mut Accumulator<RO>,
+        p: &[FragA<E>; KB],
+        state: PipelineState<S>,
+    ) where
+        Accumulator<RO>: Mma,
+    {
+        let v = self.v(state);
+        o.fence_operands();
+        wgmma::fence(self.wg);
+        for (kb, frag) in p.iter().enumerate() {
+            E::pv(o, self.wg, *frag, v.desc(kb as u32));
+        }
+        wgmma::commit_group(self.wg);
+    }
+
+    /// Masks the scores of key block `n` if the block needs it.
+    #[inline(always)]
+    fn mask<const RS: usize>(&self, s: &mut Accumulator<RS>, n: u32)
+    where
+        Accumulator<RS>: Mma,
+    {
+        if needs_mask(&self.w.spec, self.w.m_block * BLOCK_M, BLOCK_M, n, N) {
+            let (key0, spec, thread, q_row0) = (n * N, self.w.spec, self.thread, self.q_row0);
+            s.update(|reg, x| {
+                let (r, c) = accumulator(thread, reg);
+                if spec.visible(q_row0 + r, key0 + c) {
+                    x
+                } else {
+                    f32::NEG_INFINITY
+                }
+            });
+        }
+    }
+
+    /// Lets the producer refill the stage (one arrival per warp).
+    #[inline(always)]
+    fn release(&self, state: PipelineState<S>) {
+        if lane() == 0 {
+            self.ring.consumer_release(state);
+        }
+    }
+}
+
+#[inline(always)]
+fn pack<E: HalfElem, const RS: usize, const KB: usize>(s: &Accumulator<RS>) -> [FragA<E>; KB] {
+    core::array::from_fn(|kb| E::p_fragment(s, kb as u32))
+}
+
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run<
@@ -24,6 +139,8 @@ pub(super) fn run<
     const RS: usize,
     const RO: usize,
     const KB: usize,
+    const PINGPONG: bool,
+    const OVERLAP: bool,
 >(
     wg: &Warpgroup,
     me: u32,
@@ -36,76 +153,130 @@ pub(super) fn run<
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
-    let thread = wg.thread();
     let first_row = ROWS_PER_CONSUMER * me;
-    // SAFETY: Q's region (smem_layout), 1024-byte aligned.
-    let q = unsafe { Tile::<E, BLOCK_M, D, KMajor>::at(mem.q) };
-    let q_row0 = w.m_block * BLOCK_M + first_row;
+    let c = Consumer::<E, D, N, S> {
+        wg,
+        w,
+        mem,
+        ring,
+        // SAFETY: Q's region (smem_layout), 1024-byte aligned.
+        q: unsafe { Tile::at(mem.q) },
+        first_row,
+        q_row0: w.m_block * BLOCK_M + first_row,
+        thread: wg.thread(),
+    };
     let mut softmax = OnlineSoftmax::new(p.scale_log2);
     let mut o = Accumulator::<RO>::zeroed();
-    let mut s = Accumulator::<RS>::zeroed();
     q_bar.wait(0);
+    if w.n_min < w.n_max {
+        let turns = Turns::new(me, PINGPONG);
+        if OVERLAP {
+            overlapped::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o);
+        } else {
+            plain::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o);
+        }
+    }
+    let lse = softmax.finish(&mut o, p.scale);
+    epilogue::store::<E, RO>(p, w, &o, lse, c.q_row0, c.thread);
+}
 
+/// S(j+1) and P·V(j) in one turn; softmax(j+1) under P·V(j).
+#[inline(always)]
+fn overlapped<
+    E: HalfElem,
+    const D: u32,
+    const N: u32,
+    const S: usize,
+    const RS: usize,
+    const RO: usize,
+    const KB: usize,
+>(
+    c: &Consumer<'_, E, D, N, S>,
+    turns: &Turns,
+    softmax: &mut OnlineSoftmax,
+    o: &mut Accumulator<RO>,
+) where
+    Accumulator<RS>: Mma,
+    Accumulator<RO>: Mma,
+{
+    let (n_min, n_max) = (c.w.n_min, c.w.n_max);
+    let mut s = Accumulator::<RS>::zeroed();
     let mut state = PipelineState::<S>::consumer();
-    for n in (w.n_min..w.n_max).rev() {
-        ring.consumer_wait(state);
-        let stage = state.index() * mem.stage_bytes;
-        // SAFETY: the stage holds key block n (consumer_wait).
-        let (k, v) = unsafe {
-            (
-                Tile::<E, N, D, KMajor>::at(mem.k + stage),
-                Tile::<E, N, D, MnMajor>::at(mem.v + stage),
-            )
-        };
 
-        s.fence_operands();
-        wgmma::fence(wg);
-        for step in 0..D / 16 {
-            let scale = if step == 0 {
-                ScaleD::Zero
-            } else {
-                ScaleD::Accumulate
-            };
-            E::qk(
-                &mut s,
-                wg,
-                q.desc_from_row(first_row, step),
-                k.desc(step),
-                scale,
-            );
-        }
-        wgmma::commit_group(wg);
-        s.wait::<0>(wg);
+    // Prologue: the first (last-indexed) block, S only.
+    c.ring.consumer_wait(state);
+    turns.begin();
+    c.issue_qk(&mut s, state);
+    turns.end(false);
+    s.wait::<0>(c.wg);
+    c.mask(&mut s, n_max - 1);
+    let _ = softmax.scores(&mut s); // O is zero: nothing to rescale
+    let mut p: [FragA<E>; KB] = pack(&s);
+    let mut prev = state;
+    state.advance();
 
-        if needs_mask(&w.spec, w.m_block * BLOCK_M, BLOCK_M, n, N) {
-            let key0 = n * N;
-            s.update(|reg, x| {
-                let (r, c) = accumulator(thread, reg);
-                if w.spec.visible(q_row0 + r, key0 + c) {
-                    x
-                } else {
-                    f32::NEG_INFINITY
-                }
-            });
-        }
-        softmax.step(&mut s, &mut o);
-
-        // All of P is packed before the fence and stays untouched until the
-        // wait: wgmma reads A registers asynchronously.
-        let p_frags: [FragA<E>; KB] = core::array::from_fn(|kb| E::p_fragment(&s, kb as u32));
-        o.fence_operands();
-        wgmma::fence(wg);
-        for (kb, frag) in p_frags.iter().enumerate() {
-            E::pv(&mut o, wg, *frag, v.desc(kb as u32));
-        }
-        wgmma::commit_group(wg);
-        o.wait::<0>(wg);
-        if lane() == 0 {
-            ring.consumer_release(state);
-        }
+    for n in (n_min..n_max - 1).rev() {
+        c.ring.consumer_wait(state);
+        turns.begin();
+        c.issue_qk(&mut s, state);
+        c.issue_pv(o, &p, prev);
+        turns.end(false);
+        s.wait::<1>(c.wg); // S is done; P·V may still run
+        c.mask(&mut s, n);
+        let correction = softmax.scores(&mut s);
+        o.wait::<0>(c.wg);
+        c.release(prev);
+        OnlineSoftmax::rescale(o, correction);
+        p = pack(&s);
+        prev = state;
         state.advance();
     }
 
-    let lse = softmax.finish(&mut o, p.scale);
-    epilogue::store::<E, RO>(p, w, &o, lse, q_row0, thread);
+    // Epilogue of the loop: the last P·V.
+    turns.begin();
+    c.issue_pv(o, &p, prev);
+    turns.end(true);
+    o.wait::<0>(c.wg);
+    c.release(prev);
+}
+
+/// S, wait, softmax, P·V, wait: the schedule without intra-warpgroup
+/// overlap (each GEMM is still one pingpong turn).
+#[inline(always)]
+fn plain<
+    E: HalfElem,
+    const D: u32,
+    const N: u32,
+    const S: usize,
+    const RS: usize,
+    const RO: usize,
+    const KB: usize,
+>(
+    c: &Consumer<'_, E, D, N, S>,
+    turns: &Turns,
+    softmax: &mut OnlineSoftmax,
+    o: &mut Accumulator<RO>,
+) where
+    Accumulator<RS>: Mma,
+    Accumulator<RO>: Mma,
+{
+    let mut s = Accumulator::<RS>::zeroed();
+    let mut state = PipelineState::<S>::consumer();
+    for n in (c.w.n_min..c.w.n_max).rev() {
+        c.ring.consumer_wait(state);
+        turns.begin();
+        c.issue_qk(&mut s, state);
+        turns.end(false);
+        s.wait::<0>(c.wg);
+        c.mask(&mut s, n);
+        let correction = softmax.scores(&mut s);
+        OnlineSoftmax::rescale(o, correction);
+        let p: [FragA<E>; KB] = pack(&s);
+        turns.begin();
+        c.issue_pv(o, &p, state);
+        turns.end(n == c.w.n_min);
+        o.wait::<0>(c.wg);
+        c.release(state);
+        state.advance();
+    }
 }

@@ -12,6 +12,7 @@ mod elem;
 mod epilogue;
 mod producer;
 mod softmax;
+mod turns;
 
 pub(crate) use elem::HalfElem;
 
@@ -56,7 +57,10 @@ pub(crate) struct Smem {
 
 /// # Safety
 /// Launched as `FwdParams` documents, with `D`, `N`, `S` from the tiling of
-/// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / 16`.
+/// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / 16`. `PINGPONG` and
+/// `OVERLAP` switch the two scheduling techniques (on in every kernel but the
+/// ablation variants).
+#[inline(always)]
 pub(crate) unsafe fn run<
     E,
     const D: u32,
@@ -65,6 +69,8 @@ pub(crate) unsafe fn run<
     const RS: usize,
     const RO: usize,
     const KB: usize,
+    const PINGPONG: bool,
+    const OVERLAP: bool,
 >(
     p: FwdParams,
 ) where
@@ -137,7 +143,15 @@ pub(crate) unsafe fn run<
         }
         c @ (1 | 2) => {
             regs::acquire::<240>(&wg);
-            consumer::run::<E, D, N, S, RS, RO, KB>(&wg, c - 1, &p, &work, &mem, &q_bar, &ring);
+            consumer::run::<E, D, N, S, RS, RO, KB, PINGPONG, OVERLAP>(
+                &wg,
+                c - 1,
+                &p,
+                &work,
+                &mem,
+                &q_bar,
+                &ring,
+            );
         }
         _ => trap(),
     }

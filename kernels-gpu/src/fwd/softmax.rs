@@ -30,16 +30,14 @@ impl OnlineSoftmax {
         }
     }
 
-    /// Turns the block's scores `s` into unnormalized probabilities, folds
-    /// them into the row statistics, and rescales `o` to the new maximum.
+    /// Turns the block's scores `s` into unnormalized probabilities and
+    /// folds them into the row statistics. Returns the factor O must be
+    /// multiplied by for the new maximum ([`Self::rescale`]); it is kept
+    /// apart because O may still be in flight in a P·V wgmma here.
     #[inline(always)]
-    pub fn step<const RS: usize, const RO: usize>(
-        &mut self,
-        s: &mut Accumulator<RS>,
-        o: &mut Accumulator<RO>,
-    ) where
+    pub fn scores<const RS: usize>(&mut self, s: &mut Accumulator<RS>) -> [f32; 2]
+    where
         Accumulator<RS>: Mma,
-        Accumulator<RO>: Mma,
     {
         let mut block_max = [f32::NEG_INFINITY; 2];
         s.for_each(|reg, x| block_max[row(reg)] = block_max[row(reg)].max(x));
@@ -67,6 +65,15 @@ impl OnlineSoftmax {
         for r in 0..2 {
             self.partial_sum[r] = self.partial_sum[r] * correction[r] + block_sum[r];
         }
+        correction
+    }
+
+    /// Multiplies O's rows by `correction` (from [`Self::scores`]).
+    #[inline(always)]
+    pub fn rescale<const RO: usize>(o: &mut Accumulator<RO>, correction: [f32; 2])
+    where
+        Accumulator<RO>: Mma,
+    {
         o.update(|reg, x| x * correction[row(reg)]);
     }
 

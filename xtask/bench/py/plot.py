@@ -27,6 +27,9 @@ IMPLEMENTATIONS = [
     ("cudnn", "cuDNN (PyTorch SDPA)", "#2ca02c"),
     ("flash", "FlashAttention-2 (PyTorch SDPA)", "#1f77b4"),
     ("efficient", "Memory-efficient (PyTorch SDPA)", "#9467bd"),
+    ("fa3-rs-no-pingpong", "fa3-rs without pingpong", "#ff9896"),
+    ("fa3-rs-no-overlap", "fa3-rs without intra-warpgroup overlap", "#ffbb78"),
+    ("fa3-rs-plain", "fa3-rs without either", "#c7c7c7"),
 ]
 PASS_NAMES = {"fwd": "forward", "bwd": "backward", "fwdbwd": "forward + backward"}
 
@@ -97,10 +100,11 @@ def main(path):
         for ax in axes.flat:
             for handle, label in zip(*ax.get_legend_handles_labels()):
                 legend.setdefault(label, handle)
-        fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=max(len(legend), 1), fontsize=8, frameon=False)
+        # At most four entries a row: with the ablation builds there are 7+.
+        fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=min(max(len(legend), 1), 4), fontsize=8, frameon=False)
         date = run["started_utc"][:10]
         fig.suptitle(f"Attention {PASS_NAMES[pass_]} speed, {dtype}, {run['gpu']['name']}, {date}")
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        fig.tight_layout(rect=(0, 0.03 * (1 + (len(legend) - 1) // 4), 1, 1))
         out = f"{stem}-{dtype}-{pass_}.png"
         fig.savefig(out, dpi=150)
         plt.close(fig)

@@ -51,6 +51,11 @@ pub struct Args {
     /// Time fa3 only: no Python helper, no PyTorch peers, no GEMM ceiling.
     #[arg(long)]
     pub no_peers: bool,
+    /// Also time the forward kernel without pingpong, without the
+    /// intra-warpgroup overlap, and without either (the FA3 ablation; bf16
+    /// forward configurations with hdim 128).
+    #[arg(long)]
+    pub ablation: bool,
     /// The FA3 paper's grid: hdim 64,128,256 x seqlen 512..16k x causal both, bf16, fwd and bwd.
     #[arg(long, conflicts_with = "quick")]
     pub paper: bool,
@@ -132,6 +137,7 @@ pub struct Settings {
     pub warmup: usize,
     pub out: PathBuf,
     pub peers: bool,
+    pub ablation: bool,
 }
 
 /// A flag combination that cannot be benchmarked.
@@ -231,6 +237,7 @@ impl Args {
             warmup: self.warmup.unwrap_or(preset.warmup),
             out: self.out.clone(),
             peers: !self.no_peers,
+            ablation: self.ablation,
         };
         settings.check()?;
         Ok(settings)

@@ -19,6 +19,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The shape the forward's ablation builds exist for: bf16 forward,
+    /// head dim 128.
+    pub fn is_ablation_shape(&self) -> bool {
+        self.dtype == crate::cli::Dtype::Bf16
+            && self.pass == crate::cli::Pass::Fwd
+            && self.head_dim == 128
+    }
+
     /// FLOPs of one timed call, FlashAttention's count.
     pub fn flops(&self) -> f64 {
         let forward = flops::forward_flops(

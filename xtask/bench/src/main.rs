@@ -22,6 +22,7 @@ mod timing;
 use clap::Parser;
 use cli::Settings;
 use fa3::Device;
+use fa3::diagnostics::Schedule;
 use ours::{Ours, Reps};
 use peers::Peers;
 use results::{ConfigResult, Implementation, Measured, Method, Outcome, PeerVersions, Run};
@@ -95,8 +96,21 @@ fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
         };
         let mut results = vec![Measured {
             implementation: Implementation::Fa3Rs,
-            outcome: ours.measure(config, reps),
+            outcome: ours.measure(config, reps, Schedule::Full),
         }];
+        if settings.ablation && config.is_ablation_shape() {
+            for (implementation, schedule) in Implementation::ABLATION {
+                let reps = Reps {
+                    reps: settings.reps,
+                    warmup: settings.warmup,
+                    flush: &mut flush,
+                };
+                results.push(Measured {
+                    implementation,
+                    outcome: ours.measure(config, reps, schedule),
+                });
+            }
+        }
         for peer in Implementation::PEERS {
             results.push(Measured {
                 implementation: peer,

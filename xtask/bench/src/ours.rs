@@ -7,6 +7,7 @@ use crate::grid::Config;
 use crate::results::Outcome;
 use crate::sample::{self, Sample};
 use crate::timing::{L2Flush, time_reps};
+use fa3::diagnostics::{Schedule, forward_with_schedule};
 use fa3::{
     AttentionElement, AttentionOptions, BackwardInputs, Device, DeviceBuffer, Element, Error,
     F8E4M3, ForwardInto, Fp8Descale, Gpu, GradientsInto, Qkv, Real, Tensor, TensorMut, bf16, f16,
@@ -62,14 +63,15 @@ impl<'a> Ours<'a> {
         self.gpu
     }
 
-    /// Checks, then times `config`.
-    pub fn measure(&mut self, config: &Config, reps: Reps<'_>) -> Outcome {
+    /// Checks, then times `config` with the forward kernel build of
+    /// `schedule` (`Schedule::Full` but for the ablation).
+    pub fn measure(&mut self, config: &Config, reps: Reps<'_>, schedule: Schedule) -> Outcome {
         let (device, gpu) = (self.device, self.gpu);
         let result = match config.dtype {
             Dtype::Bf16 => cached(&mut self.bf16, gpu, config)
-                .and_then(|inputs| attention(device, gpu, inputs, config, reps)),
+                .and_then(|inputs| attention(device, gpu, inputs, config, reps, schedule)),
             Dtype::Fp16 => cached(&mut self.f16, gpu, config)
-                .and_then(|inputs| attention(device, gpu, inputs, config, reps)),
+                .and_then(|inputs| attention(device, gpu, inputs, config, reps, schedule)),
             Dtype::Fp8 => cached(&mut self.fp8, gpu, config)
                 .and_then(|inputs| forward_fp8(device, gpu, inputs, config, reps)),
         };
@@ -174,12 +176,18 @@ impl<T: AttentionElement> Outputs<T> {
         })
     }
 
-    fn forward(&mut self, device: &Device, qkv: Qkv<'_, T, 4>, c: &Config) -> fa3::Result<()> {
+    fn forward(
+        &mut self,
+        device: &Device,
+        qkv: Qkv<'_, T, 4>,
+        c: &Config,
+        schedule: Schedule,
+    ) -> fa3::Result<()> {
         let into = ForwardInto {
             out: TensorMut::device(&mut self.out, q_shape(c)),
             lse: TensorMut::device(&mut self.lse, lse_shape(c)),
         };
-        device.forward_into(qkv, into, &options(c))
+        forward_with_schedule(device, schedule, qkv, into, &options(c))
     }
 
     fn backward(&mut self, device: &Device, inputs: &Inputs<T>, c: &Config) -> fa3::Result<()> {
@@ -212,6 +220,7 @@ fn attention<T: AttentionElement>(
     inputs: &Inputs<T>,
     c: &Config,
     reps: Reps<'_>,
+    schedule: Schedule,
 ) -> fa3::Result<Outcome> {
     let qkv = device_qkv(inputs, c);
     let backward = c.pass != Pass::Fwd;
@@ -221,7 +230,7 @@ fn attention<T: AttentionElement>(
         // needed, and is overwritten below.
         outputs.backward(device, inputs, c)?;
     }
-    outputs.forward(device, qkv, c)?;
+    outputs.forward(device, qkv, c, schedule)?;
     if backward {
         outputs.backward(device, inputs, c)?;
     }
@@ -237,13 +246,13 @@ fn attention<T: AttentionElement>(
     } = reps;
     let samples = match c.pass {
         Pass::Fwd => time_reps(gpu, Some(flush), reps, warmup, || {
-            outputs.forward(device, qkv, c)
+            outputs.forward(device, qkv, c, schedule)
         })?,
         Pass::Bwd => time_reps(gpu, Some(flush), reps, warmup, || {
             outputs.backward(device, inputs, c)
         })?,
         Pass::Fwdbwd => time_reps(gpu, Some(flush), reps, warmup, || {
-            outputs.forward(device, qkv, c)?;
+            outputs.forward(device, qkv, c, schedule)?;
             outputs.backward(device, inputs, c)
         })?,
     };

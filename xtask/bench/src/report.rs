@@ -72,19 +72,21 @@ pub fn tables(run: &Run, color: bool) -> String {
     text
 }
 
-const COLUMNS: [&str; 11] = [
-    "hdim",
-    "causal",
-    "seqlen",
-    "batch x heads",
-    "fa3-rs",
-    "cuDNN",
-    "FA2",
-    "efficient",
-    "fa3-rs/cuDNN",
-    "fa3-rs/FA2",
-    "% of GEMM",
-];
+/// Columns before and after the implementations.
+const LEADING: [&str; 4] = ["hdim", "causal", "seqlen", "batch x heads"];
+const TRAILING: [&str; 3] = ["fa3-rs/cuDNN", "fa3-rs/FA2", "% of GEMM"];
+
+/// The implementations a table shows: ours and the peers always, the
+/// ablation builds when the table measured them.
+fn implementations(configs: &[ConfigResult]) -> Vec<Implementation> {
+    Implementation::ALL
+        .into_iter()
+        .filter(|&i| {
+            !Implementation::ABLATION.iter().any(|(a, _)| *a == i)
+                || configs.iter().any(|r| r.outcome(i).is_some())
+        })
+        .collect()
+}
 
 /// A cell's text and, for ratios, whether ours wins.
 struct Cell {
@@ -99,18 +101,24 @@ impl From<String> for Cell {
 }
 
 fn table(run: &Run, configs: &[ConfigResult], color: bool) -> String {
-    let rows: Vec<Vec<Cell>> = configs.iter().map(|r| row(run, r)).collect();
-    let widths: Vec<usize> = (0..COLUMNS.len())
+    let shown = implementations(configs);
+    let columns: Vec<&str> = LEADING
+        .into_iter()
+        .chain(shown.iter().map(|i| i.label()))
+        .chain(TRAILING)
+        .collect();
+    let rows: Vec<Vec<Cell>> = configs.iter().map(|r| row(run, r, &shown)).collect();
+    let widths: Vec<usize> = (0..columns.len())
         .map(|i| {
             rows.iter()
                 .map(|row| row[i].text.chars().count())
-                .chain([COLUMNS[i].len()])
+                .chain([columns[i].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let mut text = String::new();
-    let header: Vec<String> = COLUMNS
+    let header: Vec<String> = columns
         .iter()
         .zip(&widths)
         .map(|(name, &w)| format!("{name:>w$}"))
@@ -136,7 +144,7 @@ fn table(run: &Run, configs: &[ConfigResult], color: bool) -> String {
     text
 }
 
-fn row(run: &Run, r: &ConfigResult) -> Vec<Cell> {
+fn row(run: &Run, r: &ConfigResult, shown: &[Implementation]) -> Vec<Cell> {
     let c = &r.config;
     let heads = if c.heads_kv == c.heads_q {
         format!("{} x {}", c.batch, c.heads_q)
@@ -154,7 +162,7 @@ fn row(run: &Run, r: &ConfigResult) -> Vec<Cell> {
         seqlen.into(),
         heads.into(),
     ];
-    for implementation in Implementation::ALL {
+    for &implementation in shown {
         let text = match r.outcome(implementation) {
             Some(Outcome::Timed { tflops, .. }) => format!("{tflops:.0}"),
             Some(Outcome::Failed { .. }) => "FAIL".into(),

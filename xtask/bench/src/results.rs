@@ -18,11 +18,37 @@ pub enum Implementation {
     /// PyTorch SDPA, memory-efficient backend.
     #[serde(rename = "efficient")]
     Efficient,
+    /// This library's forward built without pingpong (`--ablation`).
+    #[serde(rename = "fa3-rs-no-pingpong")]
+    Fa3RsNoPingpong,
+    /// ... without the intra-warpgroup overlap.
+    #[serde(rename = "fa3-rs-no-overlap")]
+    Fa3RsNoOverlap,
+    /// ... without either.
+    #[serde(rename = "fa3-rs-plain")]
+    Fa3RsPlain,
 }
 
 impl Implementation {
-    pub const ALL: [Self; 4] = [Self::Fa3Rs, Self::Cudnn, Self::Flash, Self::Efficient];
+    pub const ALL: [Self; 7] = [
+        Self::Fa3Rs,
+        Self::Cudnn,
+        Self::Flash,
+        Self::Efficient,
+        Self::Fa3RsNoPingpong,
+        Self::Fa3RsNoOverlap,
+        Self::Fa3RsPlain,
+    ];
     pub const PEERS: [Self; 3] = [Self::Cudnn, Self::Flash, Self::Efficient];
+    /// The ablation builds of ours and the kernel schedule of each.
+    pub const ABLATION: [(Self, fa3::diagnostics::Schedule); 3] = [
+        (
+            Self::Fa3RsNoPingpong,
+            fa3::diagnostics::Schedule::NoPingpong,
+        ),
+        (Self::Fa3RsNoOverlap, fa3::diagnostics::Schedule::NoOverlap),
+        (Self::Fa3RsPlain, fa3::diagnostics::Schedule::Plain),
+    ];
 
     /// The table's column name.
     pub fn label(self) -> &'static str {
@@ -31,13 +57,16 @@ impl Implementation {
             Self::Cudnn => "cuDNN",
             Self::Flash => "FA2",
             Self::Efficient => "efficient",
+            Self::Fa3RsNoPingpong => "no pingpong",
+            Self::Fa3RsNoOverlap => "no overlap",
+            Self::Fa3RsPlain => "neither",
         }
     }
 
     /// The PyTorch `SDPBackend` the Python helper selects.
     pub fn sdpa_backend(self) -> Option<&'static str> {
         match self {
-            Self::Fa3Rs => None,
+            Self::Fa3Rs | Self::Fa3RsNoPingpong | Self::Fa3RsNoOverlap | Self::Fa3RsPlain => None,
             Self::Cudnn => Some("cudnn"),
             Self::Flash => Some("flash"),
             Self::Efficient => Some("efficient"),
