@@ -1,33 +1,18 @@
-//! Quick start: runs the library's GPU path when a Hopper GPU is present and
-//! says plainly what ran otherwise.
-//!
-//! Until the attention kernel lands, the GPU job is the smoke kernel
-//! (`out = alpha * x + y` over 1M random floats), checked element by element.
-//! Without a Hopper GPU, it computes a causal attention forward (bf16, batch
-//! 2, seqlen 256, 8 heads, head_dim 64) on the CPU reference backend.
+//! Quick start: a causal attention forward (bf16, batch 2, seqlen 256, 8
+//! heads, head_dim 64) on the first Hopper GPU, checked against the CPU
+//! reference; without a Hopper GPU it says so plainly and runs the CPU
+//! reference backend alone.
 
-use fa3::{AttentionOptions, Device, Error, Gpu, Qkv, Tensor, bf16};
+use fa3::{AttentionOptions, Device, Error, ForwardOutput, Qkv, Storage, Tensor, bf16};
 use rand::Rng;
 use std::time::Instant;
 
-const LEN: usize = 1 << 20;
-const ALPHA: f32 = 0.75;
-/// (batch, seqlen, heads, head_dim) of the CPU attention.
+/// (batch, seqlen, heads, head_dim).
 const SHAPE: [usize; 4] = [2, 256, 8, 64];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match Gpu::new(0) {
-        Ok(gpu) => smoke_on_gpu(&gpu),
-        Err(reason @ (Error::NoDriver | Error::NoDevice { .. } | Error::UnsupportedGpu { .. })) => {
-            println!("No Hopper GPU found: {reason}.");
-            attention_on_cpu()
-        }
-        Err(other) => Err(other.into()),
-    }
-}
+type Outcome = Result<(), Box<dyn std::error::Error>>;
 
-/// The CPU reference instead of the GPU: says so, and what it computed.
-fn attention_on_cpu() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Outcome {
     let mut rng = rand::rng();
     let len = SHAPE.iter().product();
     let mut random = || -> Vec<bf16> {
@@ -36,14 +21,74 @@ fn attention_on_cpu() -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     };
     let (q, k, v) = (random(), random(), random());
-    let qkv = Qkv {
+    let host = Qkv {
         q: Tensor::host(&q, SHAPE),
         k: Tensor::host(&k, SHAPE),
         v: Tensor::host(&v, SHAPE),
     };
+    let options = AttentionOptions::new().causal(true);
+    let [batch, seqlen, heads, head_dim] = SHAPE;
+    let what = format!(
+        "causal attention forward, bf16, batch {batch} × seqlen {seqlen} × {heads} heads × head_dim {head_dim}"
+    );
+
     let start = Instant::now();
-    let result = Device::cpu().forward(qkv, &AttentionOptions::new().causal(true))?;
-    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let cpu = Device::cpu().forward(host, &options)?;
+    let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
+    let cpu_out = cpu
+        .out
+        .as_host()
+        .ok_or("the CPU backend returns host memory")?;
+
+    let device = match Device::gpu(0) {
+        Ok(device) => device,
+        Err(reason @ (Error::NoDriver | Error::NoDevice { .. } | Error::UnsupportedGpu { .. })) => {
+            println!("No Hopper GPU found: {reason}.");
+            println!("Ran the CPU reference backend instead; nothing ran on a GPU.");
+            return report(&what, "CPU reference (f32 accumulation)", cpu_ms, &cpu);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let gpu = device.as_gpu().ok_or("Device::gpu gives a GPU device")?;
+    println!(
+        "GPU 0: {} (kernels loaded from {:?})",
+        gpu.name(),
+        gpu.module_source()
+    );
+    let (dq, dk, dv) = (gpu.upload(&q)?, gpu.upload(&k)?, gpu.upload(&v)?);
+    let on_gpu = Qkv {
+        q: Tensor::device(&dq, SHAPE),
+        k: Tensor::device(&dk, SHAPE),
+        v: Tensor::device(&dv, SHAPE),
+    };
+    device.forward(on_gpu, &options)?; // loads the kernel; the timed call below does not
+    let mut result = None;
+    let gpu_ms = gpu.time_ms(|| {
+        result = Some(device.forward(on_gpu, &options)?);
+        Ok(())
+    })?;
+    let result = result.ok_or("the timed forward ran")?;
+    let out = match result.out.storage() {
+        Storage::Device(buffer) => gpu.download(buffer)?,
+        Storage::Host(_) => return Err("a GPU forward returns device memory".into()),
+    };
+    let max_diff = out
+        .iter()
+        .zip(cpu_out)
+        .map(|(g, c)| (g.to_f32() - c.to_f32()).abs())
+        .fold(0.0f32, f32::max);
+    println!(
+        "{what} on the GPU in {gpu_ms:.3} ms (CPU reference: {cpu_ms:.1} ms); largest difference from the CPU reference: {max_diff:.2e}"
+    );
+    if max_diff < 0.02 {
+        Ok(())
+    } else {
+        Err(format!("the GPU result differs from the CPU reference by {max_diff}").into())
+    }
+}
+
+/// What the CPU reference computed.
+fn report(what: &str, backend: &str, ms: f64, result: &ForwardOutput<bf16, 4, 3>) -> Outcome {
     let out = result
         .out
         .as_host()
@@ -54,45 +99,8 @@ fn attention_on_cpu() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("the CPU backend returns host memory")?;
     let checksum: f64 = out.iter().map(|x| f64::from(x.to_f32())).sum();
     let mean_lse = lse.iter().map(|&x| f64::from(x)).sum::<f64>() / lse.len() as f64;
-    let [batch, seqlen, heads, head_dim] = SHAPE;
-    println!("Ran the CPU reference backend instead; nothing ran on a GPU.");
     println!(
-        "Causal attention forward, bf16, batch {batch} × seqlen {seqlen} × {heads} heads × head_dim \
-         {head_dim} (f32 accumulation): {ms:.1} ms; sum of out = {checksum:.4}, mean lse = {mean_lse:.4}"
+        "{what} on the {backend}: {ms:.1} ms; sum of out = {checksum:.4}, mean lse = {mean_lse:.4}"
     );
     Ok(())
-}
-
-/// The GPU job until the attention kernels land: the smoke kernel.
-fn smoke_on_gpu(gpu: &Gpu) -> Result<(), Box<dyn std::error::Error>> {
-    println!(
-        "GPU 0: {} (kernels loaded from {:?}). The attention kernels are not written yet: \
-         running the smoke kernel.",
-        gpu.name(),
-        gpu.module_source()
-    );
-    let mut rng = rand::rng();
-    let x: Vec<f32> = (0..LEN).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let y: Vec<f32> = (0..LEN).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let want: Vec<f32> = x.iter().zip(&y).map(|(x, y)| ALPHA * x + y).collect();
-    let dx = gpu.upload(&x)?;
-    let dy = gpu.upload(&y)?;
-    let mut out = gpu.upload(&vec![f32::NAN; LEN])?;
-    let ms = gpu.time_ms(|| gpu.smoke_axpy(ALPHA, &dx, &dy, &mut out))?;
-    let got = gpu.download(&out)?;
-    let wrong = got
-        .iter()
-        .zip(&want)
-        .filter(|(g, w)| g.to_bits() != w.to_bits())
-        .count();
-    println!(
-        "smoke kernel (out = {ALPHA} * x + y, {LEN} elements) on the GPU in {ms:.3} ms: \
-         {} of {LEN} elements match the CPU exactly",
-        LEN - wrong
-    );
-    if wrong == 0 {
-        Ok(())
-    } else {
-        Err(format!("{wrong} elements differ from the CPU result").into())
-    }
 }

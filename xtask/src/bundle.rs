@@ -46,10 +46,15 @@ pub fn run(args: &Args) -> Result {
     for (name, exe) in executables(&mut test_build, &found, true)? {
         copy_stripped(&exe, &dir.join("tests").join(name))?;
     }
+    // The bench and the quick-start example (the README's main job).
     let mut bench_build = cmd::cargo();
     bench_build.args(["build", "--release", "-p", BENCH_PACKAGE]);
-    for (name, exe) in executables(&mut bench_build, &found, false)? {
-        copy_stripped(&exe, &dir.join("bin").join(name))?;
+    let mut quickstart_build = cmd::cargo();
+    quickstart_build.args(["build", "--release", "-p", "fa3", "--example", "quickstart"]);
+    for build in [&mut bench_build, &mut quickstart_build] {
+        for (name, exe) in executables(build, &found, false)? {
+            copy_stripped(&exe, &dir.join("bin").join(name))?;
+        }
     }
 
     fs::copy(
