@@ -25,21 +25,9 @@ fn module_is_self_contained_sm_90a_with_every_table_entry() {
 
 #[test]
 fn ptxas_every_kernel_assembles_without_spills_or_local_memory() {
-    let ptxas = tools::find(tools::Tool::Ptxas).expect(
-        "ptxas not found: run `cargo xtask tools`, set CUDA_HOME, or filter with `--skip ptxas_`",
-    );
-    let work = std::env::temp_dir().join(format!("fa3-ptxas-test-{}", std::process::id()));
-    let cuobjdump = tools::find(tools::Tool::Cuobjdump);
-    let kernels = inspect::assemble_and_inspect(
-        fa3::kernel_image::ptx(),
-        &ptxas,
-        cuobjdump.as_deref(),
-        &work,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&work);
+    let kernels = inspected();
     assert_eq!(kernels.len(), KERNELS.len());
-    for k in &kernels {
+    for k in kernels {
         assert!(
             k.usage.registers > 0,
             "ptxas reported no registers for {}",
@@ -69,18 +57,11 @@ fn embedded_cubin_matches_the_build_tools() {
 /// consumers running above the 168-register entry cap without spilling.
 #[test]
 fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
-    let ptxas = tools::find(tools::Tool::Ptxas).expect("ptxas not found: run `cargo xtask tools`");
-    let cuobjdump =
-        tools::find(tools::Tool::Cuobjdump).expect("cuobjdump not found: run `cargo xtask tools`");
-    let work = std::env::temp_dir().join(format!("fa3-sass-test-{}", std::process::id()));
-    let kernels =
-        inspect::assemble_and_inspect(fa3::kernel_image::ptx(), &ptxas, Some(&cuobjdump), &work)
-            .unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&work);
+    let kernels = inspected();
     let class =
         |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
     let mut wgmma_kernels = 0;
-    for k in &kernels {
+    for k in kernels {
         let name = k.kernel.as_str();
         let uses_wgmma = name.starts_with("fa3_selftest_gemm")
             || name == "fa3_selftest_chain"
@@ -126,14 +107,7 @@ fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
 /// running above the 168-register entry cap without spills.
 #[test]
 fn ptxas_forward_kernels_are_warp_specialized() {
-    let ptxas = tools::find(tools::Tool::Ptxas).expect("ptxas not found: run `cargo xtask tools`");
-    let cuobjdump =
-        tools::find(tools::Tool::Cuobjdump).expect("cuobjdump not found: run `cargo xtask tools`");
-    let work = std::env::temp_dir().join(format!("fa3-fwd-sass-test-{}", std::process::id()));
-    let kernels =
-        inspect::assemble_and_inspect(fa3::kernel_image::ptx(), &ptxas, Some(&cuobjdump), &work)
-            .unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&work);
+    let kernels = inspected();
     let class =
         |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
     let forward: Vec<_> = kernels
@@ -158,4 +132,23 @@ fn ptxas_forward_kernels_are_warp_specialized() {
         );
         assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
     }
+}
+
+/// Every kernel of the embedded module, assembled by ptxas and disassembled
+/// by cuobjdump once per test binary (the `ptxas_` tests need both; `cargo
+/// xtask test` filters them out, saying so, when either is missing).
+fn inspected() -> &'static [inspect::KernelInspection] {
+    static KERNELS: std::sync::OnceLock<Vec<inspect::KernelInspection>> =
+        std::sync::OnceLock::new();
+    KERNELS.get_or_init(|| {
+        let ptxas = tools::find(tools::Tool::Ptxas)
+            .expect("ptxas not found: run `cargo xtask tools`, set CUDA_HOME, or filter with `--skip ptxas_`");
+        let cuobjdump = tools::find(tools::Tool::Cuobjdump)
+            .expect("cuobjdump not found: run `cargo xtask tools`, set CUDA_HOME, or filter with `--skip ptxas_`");
+        let work = std::env::temp_dir().join(format!("fa3-ptxas-{}", std::process::id()));
+        let kernels = inspect::assemble_and_inspect(fa3::kernel_image::ptx(), &ptxas, Some(&cuobjdump), &work)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(&work);
+        kernels
+    })
 }
