@@ -2,8 +2,9 @@
 //! parameter block and its launch bounds.
 
 use super::Gpu;
+use super::module::MAX_DYNAMIC_SMEM_BYTES;
 use crate::error::{DriverContext, Error, Result};
-use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg, sys};
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 use fa3_kernels::abi::{Kernel, KernelParams};
 
 /// Grid, block and dynamic shared memory of one launch.
@@ -36,23 +37,19 @@ impl Gpu {
     ) -> Result<()> {
         check_shape::<K>(shape)?;
         let func = self
-            .module
-            .load_function(K::SPEC.entry)
-            .during("looking up a kernel entry")?;
-        if shape.dynamic_smem_bytes > 48 * 1024 {
-            func.set_attribute(
-                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                shape.dynamic_smem_bytes as i32,
-            )
-            .during("raising the dynamic shared memory limit")?;
-        }
+            .functions
+            .get(K::SPEC.entry)
+            .ok_or(Error::LaunchShape {
+                kernel: K::SPEC.entry,
+                problem: "not in the loaded module (a build of another kernel table?)".to_string(),
+            })?;
         let cfg = LaunchConfig {
             grid_dim: shape.grid,
             block_dim: (shape.threads_per_block, 1, 1),
             shared_mem_bytes: shape.dynamic_smem_bytes,
         };
         let block = ParamBlock(params);
-        let mut args = self.stream.launch_builder(&func);
+        let mut args = self.stream.launch_builder(func);
         args.arg(&block);
         // SAFETY: the shape is within the kernel's bounds (checked above) and
         // the caller upholds the parameter contract.
@@ -87,6 +84,3 @@ fn check_shape<K: Kernel>(shape: LaunchShape) -> Result<()> {
         None => Ok(()),
     }
 }
-
-/// 227 KiB: the most dynamic shared memory one block may use on sm_90.
-const MAX_DYNAMIC_SMEM_BYTES: u32 = 227 * 1024;

@@ -13,7 +13,8 @@ pub use tma::TmaElement;
 pub(crate) use tma::{DeviceTensorMap, TmaView};
 
 use crate::error::{DriverContext, Error, Result};
-use cudarc::driver::{CudaContext, CudaModule, CudaStream, DriverError, sys};
+use cudarc::driver::{CudaContext, CudaFunction, CudaStream, DriverError, sys};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A Hopper GPU with the kernel module loaded.
@@ -24,7 +25,8 @@ pub struct Gpu {
     ordinal: usize,
     name: String,
     stream: Arc<CudaStream>,
-    module: Arc<CudaModule>,
+    /// Every kernel entry (each keeps the module loaded).
+    functions: HashMap<&'static str, CudaFunction>,
     source: ModuleSource,
 }
 
@@ -68,12 +70,13 @@ impl Gpu {
             });
         }
         let (module, source) = module::load(&ctx, only)?;
+        let functions = module::entries(&module)?;
         let stream = ctx.default_stream();
         Ok(Self {
             ordinal,
             name,
             stream,
-            module,
+            functions,
             source,
         })
     }

@@ -1,9 +1,11 @@
 //! Loading the embedded kernel module: the cubin first, the PTX as fallback.
 
-use crate::error::{Error, Result};
+use crate::error::{DriverContext, Error, Result};
 use crate::kernel_image;
-use cudarc::driver::{CudaContext, CudaModule};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, sys};
 use cudarc::nvrtc::Ptx;
+use fa3_kernels::abi::KERNELS;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Which image of the module the driver accepted.
@@ -46,3 +48,26 @@ pub(super) fn load(
         }),
     }
 }
+
+/// Every entry of the module, looked up once, with its dynamic shared-memory
+/// limit raised to the most a block may use: launches then make no driver
+/// calls but the launch itself.
+pub(super) fn entries(module: &Arc<CudaModule>) -> Result<HashMap<&'static str, CudaFunction>> {
+    let mut functions = HashMap::with_capacity(KERNELS.len());
+    for spec in KERNELS {
+        let function = module
+            .load_function(spec.entry)
+            .during("looking up a kernel entry")?;
+        function
+            .set_attribute(
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                MAX_DYNAMIC_SMEM_BYTES as i32,
+            )
+            .during("raising a kernel's dynamic shared memory limit")?;
+        functions.insert(spec.entry, function);
+    }
+    Ok(functions)
+}
+
+/// 227 KiB: the most dynamic shared memory one block may use on sm_90.
+pub(super) const MAX_DYNAMIC_SMEM_BYTES: u32 = 227 * 1024;
