@@ -54,16 +54,21 @@ pub fn repeats() -> usize {
 /// `len` standard normal values (Box-Muller), fresh for every call: the
 /// inputs FA3's tests use.
 pub fn random_normal(len: usize) -> Vec<f32> {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| {
-            let (u, v): (f32, f32) = (
-                rng.random_range(f32::EPSILON..1.0),
-                rng.random_range(0.0..1.0),
-            );
-            (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-        })
-        .collect()
+    normal(&mut rand::rng(), len)
+}
+
+/// `len` standard normal values (Box-Muller, both values of each pair) from
+/// `rng`: seeded generators give reproducible inputs (the bench's).
+pub fn normal(rng: &mut impl Rng, len: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len + 1);
+    while values.len() < len {
+        // 1 - u is in (0, 1]: its logarithm is finite.
+        let radius = (-2.0 * (1.0 - rng.random::<f32>()).ln()).sqrt();
+        let (sin, cos) = (std::f32::consts::TAU * rng.random::<f32>()).sin_cos();
+        values.extend([radius * cos, radius * sin]);
+    }
+    values.truncate(len);
+    values
 }
 
 /// True when the bundle's sanitizer mode asks for the reduced test matrix

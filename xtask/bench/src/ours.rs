@@ -12,8 +12,8 @@ use fa3::{
     AttentionElement, AttentionOptions, BackwardInputs, Device, DeviceBuffer, Element, Error,
     F8E4M3, ForwardInto, Fp8Descale, Gpu, GradientsInto, Qkv, Real, Tensor, TensorMut, bf16, f16,
 };
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 /// Random inputs of one element type, on the host (for the checks) and on
 /// the GPU. Every configuration of a run has the same element counts
@@ -120,16 +120,10 @@ fn cached<'c, T: Real + Element>(
 /// Standard normal values (Box-Muller), like `torch.randn`: FA3's
 /// benchmarks use them, and zeros would let a kernel skip work.
 fn random_normal<T: Real>(seed: u64, len: usize) -> Vec<T> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut values = Vec::with_capacity(len + 1);
-    while values.len() < len {
-        let radius = (-2.0 * (1.0 - rng.random::<f32>()).ln()).sqrt();
-        let (sin, cos) = (std::f32::consts::TAU * rng.random::<f32>()).sin_cos();
-        values.push(T::from_f32(radius * cos));
-        values.push(T::from_f32(radius * sin));
-    }
-    values.truncate(len);
-    values
+    fa3_tests::normal(&mut StdRng::seed_from_u64(seed), len)
+        .into_iter()
+        .map(T::from_f32)
+        .collect()
 }
 
 fn q_shape(c: &Config) -> [usize; 4] {
