@@ -97,11 +97,7 @@ pub(super) fn forward_into<T: AttentionElement>(
     let (v_ptr, _v) = gpu.map_ptr(v_map.as_ref().unwrap_or(&q_map));
     // The kernel reads q, k and v through the maps; these guards order the
     // launch after earlier writes to them on the stream.
-    let _reads: Vec<_> = [&qkv.q, &qkv.k, &qkv.v]
-        .into_iter()
-        .filter_map(|t| t.device_buffer())
-        .map(|b| gpu.read_ptr(b).1)
-        .collect();
+    let _reads = [&qkv.q, &qkv.k, &qkv.v].map(|t| t.device_buffer().map(|b| gpu.read_ptr(b).1));
 
     let scale = params.scale as f32;
     let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);

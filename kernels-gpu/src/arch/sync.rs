@@ -3,12 +3,11 @@
 use super::intrinsics;
 use core::arch::asm;
 
-/// Hardware named barriers (16 per CTA). Id 0 is `__syncthreads`.
+/// Hardware named barriers (16 per CTA). Id 0 is the block barrier
+/// ([`sync_block`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum NamedBarrier {
-    /// The whole block (`bar.sync 0`).
-    Block = 0,
     /// Turn of consumer warpgroup 1 to issue its GEMMs (pingpong).
     ConsumerTurn1 = 1,
     /// Turn of consumer warpgroup 2 to issue its GEMMs (pingpong).

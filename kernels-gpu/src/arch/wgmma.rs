@@ -42,11 +42,6 @@ pub struct Accumulator<const R: usize> {
     pub regs: [f32; R],
 }
 
-impl<const R: usize> Accumulator<R> {
-    /// Columns (N) of the accumulator.
-    pub const N: u32 = 2 * R as u32;
-}
-
 /// An A operand in registers for one k-step: 4 x 32 bits per thread (k16:
 /// 2 x 16-bit each; k32: 4 x e4m3 each; see `layout::fragment`).
 pub struct FragA<T> {
