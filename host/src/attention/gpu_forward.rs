@@ -12,6 +12,7 @@ use fa3_kernels::abi::{
     FwdBf16Hdim128Plain, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim128, FwdF16Hdim256, GlobalPtr,
     Kernel,
 };
+use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
 use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, smem_layout, tiling};
 use half::bf16;
 use std::any::TypeId;
@@ -61,16 +62,29 @@ pub(super) fn forward_into<T: AttentionElement>(
     }
     let [batch, seqlen_q, heads_q, _] = qkv.q.shape();
     let [_, seqlen_k, heads_kv, _] = qkv.k.shape();
-    // Grid y and z are at most 65535; TMA coordinates are i32.
-    if heads_q > 65_535
-        || batch > 65_535
-        || seqlen_q > i32::MAX as usize
-        || seqlen_k > i32::MAX as usize
+    let too_big = Error::Unsupported {
+        feature: "GPU forward with 2^31 or more tokens or heads (TMA coordinates are i32), or 2^32 or more tiles of 128 queries",
+    };
+    // TMA coordinates are i32.
+    if [batch, seqlen_q, seqlen_k, heads_q]
+        .iter()
+        .any(|&x| x > i32::MAX as usize)
     {
-        return Err(Error::Unsupported {
-            feature: "GPU forward with more than 65535 heads or batches, or 2^31 tokens",
-        });
+        return Err(too_big);
     }
+    let order = TileOrder::new(
+        &TileProblem {
+            seqlen_q: seqlen_q as u32,
+            seqlen_k: seqlen_k as u32,
+            heads: heads_q as u32,
+            batch: batch as u32,
+            heads_per_kv: (heads_q / heads_kv) as u32,
+            head_dim: head_dim as u32,
+            elem_bytes: size_of::<T>() as u32,
+        },
+        BLOCK_M,
+    )
+    .ok_or(too_big)?;
 
     let [q_layout, k_layout, v_layout] = &checked.qkv;
     let q_map = map(gpu, buffer(&qkv.q)?, q_layout, BLOCK_M)?;
@@ -111,6 +125,7 @@ pub(super) fn forward_into<T: AttentionElement>(
         lse_strides: [lb as u64, lh as u64, ls as u64],
         seqlen_q: seqlen_q as u32,
         seqlen_k: seqlen_k as u32,
+        order,
         heads_per_kv: (heads_q / heads_kv) as u32,
         window_left: bound(params.mask.left),
         window_right: bound(params.mask.right),
@@ -118,17 +133,14 @@ pub(super) fn forward_into<T: AttentionElement>(
         scale_log2: scale * LOG2_E,
     };
     let shape = LaunchShape {
-        grid: (
-            seqlen_q.div_ceil(BLOCK_M as usize) as u32,
-            heads_q as u32,
-            batch as u32,
-        ),
+        // One CTA per tile, launched in the tile order (longest first).
+        grid: (order.tiles(), 1, 1),
         threads_per_block: FwdBf16Hdim128::SPEC.max_threads_per_block,
         dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).3,
     };
     // SAFETY: validation checked every view inside its buffer (shapes,
     // strides, 16-byte alignment) and the outputs apart from the inputs; the
-    // maps describe exactly those views; the grid covers seqlen_q with
+    // maps describe exactly those views; the tile order covers seqlen_q with
     // query blocks that start inside it; the guards keep the buffers
     // tracked on this stream until the launch has run.
     unsafe { launch::<T>(gpu, tiles, schedule, shape, p) }

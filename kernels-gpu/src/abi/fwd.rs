@@ -3,9 +3,11 @@
 use super::kernel::KernelParams;
 use super::ptr::GlobalPtr;
 use super::tensor_map::TensorMap;
+use crate::attn::tile_order::TileOrder;
 
-/// One forward launch: grid `(ceil(seqlen_q / 128), heads_q, batch)`, 384
-/// threads, `attn::tiles::smem_layout(..).3` bytes of shared memory.
+/// One forward launch: grid `(order.tiles(), 1, 1)` (CTA `i` computes tile
+/// `order.tile(i)`), 384 threads, `attn::tiles::smem_layout(..).3` bytes of
+/// shared memory.
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
@@ -25,6 +27,8 @@ pub struct FwdParams {
     pub lse_strides: [u64; 3],
     pub seqlen_q: u32,
     pub seqlen_k: u32,
+    /// Which tile each CTA computes: the launch order of the tiles.
+    pub order: TileOrder,
     /// heads_q / heads_kv (GQA group size).
     pub heads_per_kv: u32,
     /// Keys visible left / right of the diagonal; negative = unbounded.

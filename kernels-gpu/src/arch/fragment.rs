@@ -87,6 +87,17 @@ pub fn exp2(x: f32) -> f32 {
     y
 }
 
+/// `1 / x` (MUFU.RCP, within 1 ulp), for normalizing O. A correctly rounded
+/// `1.0 / x` compiles to a subroutine call with a slow path; a call inside
+/// the consumers' setmaxnreg region holds them to the entry's register cap.
+#[inline(always)]
+pub fn reciprocal(x: f32) -> f32 {
+    let y: f32;
+    // SAFETY: a per-thread special-function instruction.
+    unsafe { asm!("rcp.approx.ftz.f32 {y}, {x};", y = out(reg32) y, x = in(reg32) x) }
+    y
+}
+
 /// Natural logarithm (MUFU.LG2 times ln 2), for the log-sum-exp.
 #[inline(always)]
 pub fn ln(x: f32) -> f32 {

@@ -32,6 +32,49 @@ impl MaskSpec {
     }
 }
 
+/// The mask of [`MaskSpec`] as a band of key-minus-query differences, so
+/// the kernel tests each score with 32-bit arithmetic: query `i` sees key
+/// `j` iff `j < seqlen_k` and `lo <= j - i <= hi`. Both indices are below
+/// 2^31 (the host refuses longer sequences), so `j - i` fits an i32, and
+/// clamping the bounds to i32 changes no comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Band {
+    pub seqlen_k: u32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl MaskSpec {
+    /// The band of this mask.
+    #[inline(always)]
+    pub fn band(&self) -> Band {
+        let clamp = |x: i64| x.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        Band {
+            seqlen_k: self.seqlen_k,
+            lo: if self.left < 0 {
+                i32::MIN
+            } else {
+                clamp(self.offset() - self.left as i64)
+            },
+            hi: if self.right < 0 {
+                i32::MAX
+            } else {
+                clamp(self.offset() + self.right as i64)
+            },
+        }
+    }
+}
+
+impl Band {
+    /// True if query `i` sees key `j` (both below 2^31).
+    #[inline(always)]
+    pub fn visible(&self, i: u32, j: u32) -> bool {
+        // Wrapping: a key past seqlen_k is refused whatever the difference.
+        let d = (j as i32).wrapping_sub(i as i32);
+        j < self.seqlen_k && d >= self.lo && d <= self.hi
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +112,39 @@ mod tests {
         let seen: std::vec::Vec<u32> = (0..12).filter(|&j| m.visible(5, j)).collect();
         assert_eq!(seen, [3, 4, 5, 6]);
         assert!(!m.visible(9, 10), "keys past seqlen_k are never visible");
+    }
+
+    #[test]
+    fn band_agrees_with_the_spec() {
+        let bounds = [-1i32, 0, 1, 3, 100];
+        for (sq, sk) in [(1, 1), (7, 20), (20, 7), (13, 13)] {
+            for &left in &bounds {
+                for &right in &bounds {
+                    let m = MaskSpec {
+                        seqlen_q: sq,
+                        seqlen_k: sk,
+                        left,
+                        right,
+                    };
+                    let band = m.band();
+                    for i in 0..sq {
+                        for j in 0..sk + 5 {
+                            assert_eq!(band.visible(i, j), m.visible(i, j), "{m:?} ({i}, {j})");
+                        }
+                    }
+                }
+            }
+        }
+        // Extreme lengths: the bounds clamp, the difference still fits.
+        let long = MaskSpec {
+            seqlen_q: 1,
+            seqlen_k: i32::MAX as u32,
+            left: 0,
+            right: 0,
+        };
+        let band = long.band();
+        let last = i32::MAX as u32 - 1;
+        assert!(band.visible(0, last) && !band.visible(0, last - 1));
+        assert!(!band.visible(0, i32::MAX as u32));
     }
 }

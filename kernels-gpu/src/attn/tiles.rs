@@ -23,14 +23,17 @@ pub struct Tiling {
 
 /// Chosen by ptxas's register report of the overlapped schedule, where S of
 /// the next block, P of the current one and O are live at once (cargo xtask
-/// inspect, 2026-11-21):
-/// - hdim 64: blocks of 128 keys (S 64 + P 32 + O 32 registers), R208 at
-///   most; 4 stages fit easily (Q 16 KiB + 4 x 32 KiB).
-/// - hdim 128: 128 keys reached the 240-register cap and spilled; 112 keys
-///   (S 56 + P 28 + O 64) peak at R232 with no spill. 3 stages: 32 + 3 x 56
-///   KiB.
-/// - hdim 256: O alone is 128 registers; 80 and 64 keys spilled, 48 keys
-///   (S 24 + P 12) peak at R216. 3 stages: 64 + 3 x 48 KiB.
+/// inspect), and by the benchmark (bench/BENCHMARKS.md, 2026-11-21):
+/// - hdim 64: blocks of 128 keys (S 64 + P 32 + O 32 registers), R170; 4
+///   stages (Q 16 KiB + 4 x 32 KiB). 192 keys fit (R232) but ran slower at
+///   every length (8k: 417 vs 457 TFLOPs/s; 512 keys: 3 blocks, one short).
+/// - hdim 128: 128 keys (S 64 + P 32 + O 64) peak at R194; 3 stages (32 +
+///   3 x 64 KiB = 224 KiB). 128 keys spilled until the mask became a 32-bit
+///   per-tile band (about 25 registers freed); 112 keys ran 616 TFLOPs/s at
+///   8k, 128 keys 628.
+/// - hdim 256: O alone is 128 registers; 48 keys (S 24 + P 12) peak at
+///   R201; 3 stages (64 + 3 x 48 KiB). 80 keys (FA3's 128 x 80) fit at R235
+///   but leave room for 2 stages only and ran at 454 vs 613 TFLOPs/s (8k).
 pub const TILINGS: [Tiling; 3] = [
     Tiling {
         head_dim: 64,
@@ -39,7 +42,7 @@ pub const TILINGS: [Tiling; 3] = [
     },
     Tiling {
         head_dim: 128,
-        block_n: 112,
+        block_n: 128,
         stages: 3,
     },
     Tiling {

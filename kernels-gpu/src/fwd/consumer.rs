@@ -20,7 +20,6 @@ use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem::Tile;
 use crate::arch::thread::{Warpgroup, lane};
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
-use crate::attn::blocks::needs_mask;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
 use crate::layout::fragment::accumulator;
 
@@ -102,11 +101,12 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
     where
         Accumulator<RS>: Mma,
     {
-        if needs_mask(&self.w.spec, self.w.m_block * BLOCK_M, BLOCK_M, n, N) {
-            let (key0, spec, thread, q_row0) = (n * N, self.w.spec, self.thread, self.q_row0);
+        let (lo, hi) = self.w.unmasked;
+        if n < lo || n >= hi {
+            let (key0, band, thread, q_row0) = (n * N, self.w.band, self.thread, self.q_row0);
             s.update(|reg, x| {
                 let (r, c) = accumulator(thread, reg);
-                if spec.visible(q_row0 + r, key0 + c) {
+                if band.visible(q_row0 + r, key0 + c) {
                     x
                 } else {
                     f32::NEG_INFINITY

@@ -22,13 +22,14 @@ use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
 use crate::arch::smem;
 use crate::arch::sync::sync_block;
-use crate::arch::thread::{Warpgroup, block_index, block_index_yz, elect_one, trap, warp_index};
+use crate::arch::thread::{Warpgroup, block_index, elect_one, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
-use crate::attn::blocks::key_blocks;
-use crate::attn::mask::MaskSpec;
+use crate::attn::blocks::{key_blocks, unmasked_blocks};
+use crate::attn::mask::{Band, MaskSpec};
 use crate::attn::tiles::{BLOCK_M, Tiling, smem_layout};
 
-/// Where this CTA works: its query block, head and batch, and the key
+/// Where this CTA works: its tile (query block, head and batch, in the
+/// order of `attn::tile_order`: CTA `i` takes the `i`-th tile) and the key
 /// blocks it visits.
 #[derive(Clone, Copy)]
 pub(crate) struct Work {
@@ -36,7 +37,10 @@ pub(crate) struct Work {
     pub head: u32,
     pub kv_head: u32,
     pub batch: u32,
-    pub spec: MaskSpec,
+    /// The mask in the form the per-score test uses.
+    pub band: Band,
+    /// Key blocks that need no mask (`attn::blocks::unmasked_blocks`).
+    pub unmasked: (u32, u32),
     /// Key blocks `[n_min, n_max)`, visited from the last down (the masked
     /// diagonal and tail blocks first, as FA3).
     pub n_min: u32,
@@ -99,21 +103,22 @@ pub(crate) unsafe fn run<
         q_bar: base + bars,
         ring: base + bars + MBarrier::BYTES,
     };
-    let (head, batch) = block_index_yz();
+    let tile = p.order.tile(block_index());
     let spec = MaskSpec {
         seqlen_q: p.seqlen_q,
         seqlen_k: p.seqlen_k,
         left: p.window_left,
         right: p.window_right,
     };
-    let m_block = block_index();
-    let (n_min, n_max) = key_blocks(&spec, m_block * BLOCK_M, BLOCK_M, N);
+    let m_start = tile.m_block * BLOCK_M;
+    let (n_min, n_max) = key_blocks(&spec, m_start, BLOCK_M, N);
     let work = Work {
-        m_block,
-        head,
-        kv_head: head / p.heads_per_kv,
-        batch,
-        spec,
+        m_block: tile.m_block,
+        head: tile.head,
+        kv_head: tile.head / p.heads_per_kv,
+        batch: tile.batch,
+        band: spec.band(),
+        unmasked: unmasked_blocks(&spec, m_start, BLOCK_M, N),
         n_min,
         n_max,
     };

@@ -5,7 +5,7 @@
 //! thread keeps the full row maximum (quad-reduced every block) but only a
 //! partial row sum, reduced once at the end.
 
-use crate::arch::fragment::{exp2, ln, quad_max, quad_sum};
+use crate::arch::fragment::{exp2, ln, quad_max, quad_sum, reciprocal};
 use crate::arch::wgmma::{Accumulator, Mma};
 
 /// Which of the thread's two rows accumulator register `reg` belongs to.
@@ -90,7 +90,7 @@ impl OnlineSoftmax {
         for r in 0..2 {
             let sum = quad_sum(self.partial_sum[r]);
             if sum > 0.0 {
-                inverse[r] = 1.0 / sum;
+                inverse[r] = reciprocal(sum);
                 lse[r] = self.max[r] * scale + ln(sum);
             }
         }
