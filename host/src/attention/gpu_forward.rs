@@ -81,6 +81,7 @@ pub(super) fn forward_into<T: AttentionElement>(
             heads_per_kv: (heads_q / heads_kv) as u32,
             head_dim: head_dim as u32,
             elem_bytes: size_of::<T>() as u32,
+            causal: params.mask.right.is_some(),
         },
         BLOCK_M,
     )

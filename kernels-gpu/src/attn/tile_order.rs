@@ -2,17 +2,21 @@
 //! head, batch) of the forward (FA3 `hopper/tile_scheduler.hpp`: static
 //! persistent scheduling, longest-first for causal masks).
 //!
-//! CTA `c` of a grid of `g` takes tiles `c, c + g, c + 2g, ...`. The tiles
-//! are ordered so that
-//! - the heads visited at the same time share the L2: head-batch pairs are
-//!   cut into sections whose K and V fit [`L2_BUDGET_BYTES`]; a section is
-//!   finished before the next starts;
-//! - within a section the last query blocks come first: under a causal
-//!   (bottom-right) mask they see the most keys, so the grid starts with its
-//!   longest tiles and ends with its shortest, and the tail is short.
+//! CTA `i` computes tile `i`; CTAs start roughly in index order.
 //!
-//! Head is the fastest index: heads that share a K/V head (GQA) run side by
-//! side.
+//! Without a causal mask every tile costs the same: query blocks are the
+//! fastest index, so the ~132 tiles in flight share one or two heads' K and
+//! V in the L2 (the launch order of a plain (m, head, batch) grid).
+//!
+//! With a causal (or right-bounded window) mask the tiles are ordered
+//! longest first (FA3 `hopper/tile_scheduler.hpp`):
+//! - head-batch pairs are cut into sections whose K and V fit
+//!   [`L2_BUDGET_BYTES`]; a section is finished before the next starts;
+//! - within a section the last query blocks come first: under a
+//!   bottom-right causal mask they see the most keys, so the grid starts
+//!   with its longest tiles and ends with its shortest, and the tail is
+//!   short. Head is the fastest index there: heads that share a K/V head
+//!   (GQA) run side by side.
 
 /// K/V bytes a section of head-batch pairs may keep in the L2 (H100 and
 /// H200 have 50 MiB; the rest is left to the Q and O streams).
@@ -30,6 +34,8 @@ pub struct TileOrder {
     pub head_batches: u32,
     /// Head-batch pairs per section (at least 1).
     pub section: u32,
+    /// 1: sections, longest first; 0: query blocks fastest.
+    pub longest_first: u32,
 }
 
 /// One output tile.
@@ -52,6 +58,9 @@ pub struct Problem {
     pub heads_per_kv: u32,
     pub head_dim: u32,
     pub elem_bytes: u32,
+    /// Whether later query blocks see more keys (a causal or right-bounded
+    /// window mask).
+    pub causal: bool,
 }
 
 impl TileOrder {
@@ -73,6 +82,7 @@ impl TileOrder {
             heads: problem.heads,
             head_batches,
             section,
+            longest_first: problem.causal as u32,
         })
     }
 
@@ -85,6 +95,14 @@ impl TileOrder {
     /// The `t`-th tile (`t < tiles()`).
     #[inline(always)]
     pub fn tile(&self, t: u32) -> Tile {
+        if self.longest_first == 0 {
+            let head_batch = t / self.m_blocks;
+            return Tile {
+                m_block: t % self.m_blocks,
+                head: head_batch % self.heads,
+                batch: head_batch / self.heads,
+            };
+        }
         let per_section = self.section * self.m_blocks;
         let section = t / per_section;
         let first = section * self.section;
@@ -111,6 +129,7 @@ mod tests {
 
     fn problem(seqlen_q: u32, seqlen_k: u32, heads: u32, batch: u32, head_dim: u32) -> Problem {
         Problem {
+            causal: true,
             seqlen_q,
             seqlen_k,
             heads,
@@ -131,14 +150,23 @@ mod tests {
             (512, 512, 32, 32, 64),
             (4224, 4224, 7, 2, 256),
         ] {
-            let order = TileOrder::new(&problem(sq, sk, h, b, d), 128).unwrap();
-            let mut seen = vec![false; order.tiles() as usize];
-            for t in 0..order.tiles() {
-                let tile = order.tile(t);
-                assert!(tile.m_block < order.m_blocks && tile.head < h && tile.batch < b);
-                let i = ((tile.batch * h + tile.head) * order.m_blocks + tile.m_block) as usize;
-                assert!(!seen[i], "{tile:?} twice");
-                seen[i] = true;
+            for causal in [false, true] {
+                let order = TileOrder::new(
+                    &Problem {
+                        causal,
+                        ..problem(sq, sk, h, b, d)
+                    },
+                    128,
+                )
+                .unwrap();
+                let mut seen = vec![false; order.tiles() as usize];
+                for t in 0..order.tiles() {
+                    let tile = order.tile(t);
+                    assert!(tile.m_block < order.m_blocks && tile.head < h && tile.batch < b);
+                    let i = ((tile.batch * h + tile.head) * order.m_blocks + tile.m_block) as usize;
+                    assert!(!seen[i], "{tile:?} twice");
+                    seen[i] = true;
+                }
             }
         }
     }
@@ -159,6 +187,40 @@ mod tests {
         assert_eq!(order.section, 256);
         assert_eq!(order.tile(0).m_block, 3);
         assert_eq!(order.tile(order.tiles() - 1).m_block, 0);
+    }
+
+    #[test]
+    fn without_a_causal_mask_query_blocks_are_fastest() {
+        let p = Problem {
+            causal: false,
+            ..problem(1000, 1000, 6, 3, 128)
+        };
+        let order = TileOrder::new(&p, 128).unwrap();
+        let tiles: Vec<Tile> = (0..9).map(|t| order.tile(t)).collect();
+        assert_eq!(
+            tiles[0],
+            Tile {
+                m_block: 0,
+                head: 0,
+                batch: 0
+            }
+        );
+        assert_eq!(
+            tiles[7],
+            Tile {
+                m_block: 7,
+                head: 0,
+                batch: 0
+            }
+        );
+        assert_eq!(
+            tiles[8],
+            Tile {
+                m_block: 0,
+                head: 1,
+                batch: 0
+            }
+        );
     }
 
     #[test]

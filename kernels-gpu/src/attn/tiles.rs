@@ -67,14 +67,14 @@ pub const fn tiling(head_dim: u32) -> Option<Tiling> {
 /// Shared-memory layout of a forward CTA for `elem_bytes`-byte elements:
 /// (K offset, V offset, barriers offset, total bytes). Q at 0; stage `s` of K
 /// at `k + s * stage_bytes`, of V at `v + s * stage_bytes`; then the Q
-/// barrier and the ring's 2 x stages barriers.
+/// barrier and the K and V rings' 2 x stages barriers each.
 pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> (u32, u32, u32, u32) {
     let q = BLOCK_M * t.head_dim * elem_bytes;
     let kv = t.block_n * t.head_dim * elem_bytes;
     let k = q;
     let v = k + t.stages * kv;
     let barriers = v + t.stages * kv;
-    (k, v, barriers, barriers + 8 * (1 + 2 * t.stages))
+    (k, v, barriers, barriers + 8 * (1 + 4 * t.stages))
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@
 
 use super::softmax::OnlineSoftmax;
 use super::turns::Turns;
-use super::{HalfElem, Smem, Work, epilogue};
+use super::{HalfElem, KvRings, Smem, Work, epilogue};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
 use crate::arch::mbarrier::MBarrier;
-use crate::arch::pipeline::{PipelineState, TmaPipeline};
+use crate::arch::pipeline::PipelineState;
 use crate::arch::smem::Tile;
 use crate::arch::thread::{Warpgroup, lane};
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
@@ -28,7 +28,7 @@ struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
     wg: &'a Warpgroup,
     w: &'a Work,
     mem: &'a Smem,
-    ring: &'a TmaPipeline<S>,
+    rings: &'a KvRings<S>,
     q: Tile<E, BLOCK_M, D, KMajor>,
     first_row: u32,
     /// Global index of this consumer's first query row.
@@ -115,11 +115,19 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         }
     }
 
-    /// Lets the producer refill the stage (one arrival per warp).
+    /// Lets the producer refill the stage's K (one arrival per warp).
     #[inline(always)]
-    fn release(&self, state: PipelineState<S>) {
+    fn release_k(&self, state: PipelineState<S>) {
         if lane() == 0 {
-            self.ring.consumer_release(state);
+            self.rings.k.consumer_release(state);
+        }
+    }
+
+    /// Lets the producer refill the stage's V (one arrival per warp).
+    #[inline(always)]
+    fn release_v(&self, state: PipelineState<S>) {
+        if lane() == 0 {
+            self.rings.v.consumer_release(state);
         }
     }
 }
@@ -148,7 +156,7 @@ pub(super) fn run<
     w: &Work,
     mem: &Smem,
     q_bar: &MBarrier,
-    ring: &TmaPipeline<S>,
+    rings: &KvRings<S>,
 ) where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
@@ -158,7 +166,7 @@ pub(super) fn run<
         wg,
         w,
         mem,
-        ring,
+        rings,
         // SAFETY: Q's region (smem_layout), 1024-byte aligned.
         q: unsafe { Tile::at(mem.q) },
         first_row,
@@ -204,11 +212,12 @@ fn overlapped<
     let mut state = PipelineState::<S>::consumer();
 
     // Prologue: the first (last-indexed) block, S only.
-    c.ring.consumer_wait(state);
+    c.rings.k.consumer_wait(state);
     turns.begin();
     c.issue_qk(&mut s, state);
     turns.end(false);
     s.wait::<0>(c.wg);
+    c.release_k(state);
     c.mask(&mut s, n_max - 1);
     let _ = softmax.scores(&mut s); // O is zero: nothing to rescale
     let mut p: [FragA<E>; KB] = pack(&s);
@@ -216,16 +225,19 @@ fn overlapped<
     state.advance();
 
     for n in (n_min..n_max - 1).rev() {
-        c.ring.consumer_wait(state);
+        // V(j) was loaded before K(j+1): it is there when K is.
+        c.rings.k.consumer_wait(state);
+        c.rings.v.consumer_wait(prev);
         turns.begin();
         c.issue_qk(&mut s, state);
         c.issue_pv(o, &p, prev);
         turns.end(false);
         s.wait::<1>(c.wg); // S is done; P·V may still run
+        c.release_k(state);
         c.mask(&mut s, n);
         let correction = softmax.scores(&mut s);
         o.wait::<0>(c.wg);
-        c.release(prev);
+        c.release_v(prev);
         OnlineSoftmax::rescale(o, correction);
         p = pack(&s);
         prev = state;
@@ -233,11 +245,12 @@ fn overlapped<
     }
 
     // Epilogue of the loop: the last P·V.
+    c.rings.v.consumer_wait(prev);
     turns.begin();
     c.issue_pv(o, &p, prev);
     turns.end(true);
     o.wait::<0>(c.wg);
-    c.release(prev);
+    c.release_v(prev);
 }
 
 /// S, wait, softmax, P·V, wait: the schedule without intra-warpgroup
@@ -263,20 +276,22 @@ fn plain<
     let mut s = Accumulator::<RS>::zeroed();
     let mut state = PipelineState::<S>::consumer();
     for n in (c.w.n_min..c.w.n_max).rev() {
-        c.ring.consumer_wait(state);
+        c.rings.k.consumer_wait(state);
         turns.begin();
         c.issue_qk(&mut s, state);
         turns.end(false);
         s.wait::<0>(c.wg);
+        c.release_k(state);
         c.mask(&mut s, n);
         let correction = softmax.scores(&mut s);
         OnlineSoftmax::rescale(o, correction);
         let p: [FragA<E>; KB] = pack(&s);
+        c.rings.v.consumer_wait(state);
         turns.begin();
         c.issue_pv(o, &p, state);
         turns.end(n == c.w.n_min);
         o.wait::<0>(c.wg);
-        c.release(state);
+        c.release_v(state);
         state.advance();
     }
 }

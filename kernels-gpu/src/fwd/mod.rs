@@ -59,6 +59,14 @@ pub(crate) struct Smem {
     pub ring: u32,
 }
 
+/// K and V travel in two rings with the same stages but their own barriers:
+/// S = Q·Kᵀ starts as soon as K has landed, and K's stage is refilled as
+/// soon as S is done, while P·V still reads V (FA3 does the same).
+pub(crate) struct KvRings<const S: usize> {
+    pub k: TmaPipeline<S>,
+    pub v: TmaPipeline<S>,
+}
+
 /// # Safety
 /// Launched as `FwdParams` documents, with `D`, `N`, `S` from the tiling of
 /// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / 16`. `PINGPONG` and
@@ -122,8 +130,14 @@ pub(crate) unsafe fn run<
         n_min,
         n_max,
     };
-    // SAFETY: the ring's barriers follow the Q barrier (smem_layout).
-    let ring = unsafe { TmaPipeline::<S>::at(mem.ring) };
+    // SAFETY: the K ring's barriers follow the Q barrier, the V ring's
+    // follow them (smem_layout).
+    let ring = unsafe {
+        KvRings {
+            k: TmaPipeline::<S>::at(mem.ring),
+            v: TmaPipeline::<S>::at(mem.ring + TmaPipeline::<S>::BYTES),
+        }
+    };
     // SAFETY: the Q barrier's slot (smem_layout).
     let q_bar = unsafe { MBarrier::at(mem.q_bar) };
     if warp_index() == 0
@@ -131,7 +145,9 @@ pub(crate) unsafe fn run<
     {
         q_bar.init(&one, 1);
         fence_init();
-        ring.init(&one, 8); // one arrival per consumer warp
+        // One arrival per consumer warp frees a stage.
+        ring.k.init(&one, 8);
+        ring.v.init(&one, 8);
     }
     sync_block();
 

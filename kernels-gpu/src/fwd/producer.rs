@@ -1,7 +1,8 @@
 //! The producer: one elected thread loads Q once, then K and V of every key
-//! block the CTA visits, stage by stage through the ring.
+//! block the CTA visits, stage by stage through their rings (K first: S
+//! needs it first).
 
-use super::{HalfElem, Smem, Work};
+use super::{HalfElem, KvRings, Smem, Work};
 use crate::abi::fwd::FwdParams;
 use crate::arch::mbarrier::MBarrier;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
@@ -19,7 +20,7 @@ pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
     w: &Work,
     mem: &Smem,
     q_bar: &MBarrier,
-    ring: &TmaPipeline<S>,
+    rings: &KvRings<S>,
 ) {
     tma::prefetch(p.q_map);
     tma::prefetch(p.k_map);
@@ -42,20 +43,22 @@ pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
 
     let mut state = PipelineState::<S>::producer();
     for n in (w.n_min..w.n_max).rev() {
-        ring.producer_acquire(state);
-        let full = ring.producer_expect(state, 2 * N * D * E::BYTES);
         let stage = state.index() * mem.stage_bytes;
-        for b in 0..D / BOX_COLS {
-            let coords = [(b * BOX_COLS) as i32, (n * N) as i32, kv_head, batch];
-            let block = b * N * 128;
-            // SAFETY: the stage is free (acquired); boxes (64, N, 1, 1) fill
-            // column block b of K and V; key block n starts inside the
-            // tensor (n < key_blocks' max <= ceil(seqlen_k / N)).
-            unsafe {
-                tma::load(one, p.k_map, mem.k + stage + block, &full, coords);
-                tma::load(one, p.v_map, mem.v + stage + block, &full, coords);
+        // Called twice, not looped over an array: a runtime-indexed array
+        // of (ring, map, tile) would sit in local memory.
+        let load = |ring: &TmaPipeline<S>, map, tile: u32| {
+            ring.producer_acquire(state);
+            let full = ring.producer_expect(state, N * D * E::BYTES);
+            for b in 0..D / BOX_COLS {
+                let coords = [(b * BOX_COLS) as i32, (n * N) as i32, kv_head, batch];
+                // SAFETY: the stage is free (acquired); box (64, N, 1, 1)
+                // fills column block b; key block n starts inside the tensor
+                // (n < key_blocks' max <= ceil(seqlen_k / N)).
+                unsafe { tma::load(one, map, tile + stage + b * N * 128, &full, coords) };
             }
-        }
+        };
+        load(&rings.k, p.k_map, mem.k);
+        load(&rings.v, p.v_map, mem.v);
         state.advance();
     }
 }
