@@ -88,8 +88,8 @@ pub fn exp2(x: f32) -> f32 {
 }
 
 /// `1 / x` (MUFU.RCP, within 1 ulp), for normalizing O. A correctly rounded
-/// `1.0 / x` compiles to a subroutine call with a slow path; a call inside
-/// the consumers' setmaxnreg region holds them to the entry's register cap.
+/// `1.0 / x` compiles to a subroutine call (`CALL.REL.NOINC`) with a slow
+/// path; O is rounded to 16 bits anyway.
 #[inline(always)]
 pub fn reciprocal(x: f32) -> f32 {
     let y: f32;

@@ -8,8 +8,7 @@ use super::mask::MaskSpec;
 ///
 /// Key indices are clamped to `0..=seqlen_k` before dividing, so every
 /// division is a 32-bit one: ptxas turns a 64-bit division into a
-/// subroutine call, and a call inside the consumers' setmaxnreg region
-/// holds them to the entry's register cap (they spilled).
+/// subroutine call (`CALL.REL.NOINC`).
 #[inline(always)]
 pub fn key_blocks(spec: &MaskSpec, m_start: u32, rows: u32, block_n: u32) -> (u32, u32) {
     let seqlen_k = spec.seqlen_k as i64;

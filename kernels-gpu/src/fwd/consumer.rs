@@ -115,6 +115,27 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         }
     }
 
+    /// S = Q·Kᵀ of key block `n` on its own (nothing else in flight): wait
+    /// for K, issue in one turn, wait, free K, mask.
+    #[inline(always)]
+    fn scores_alone<const RS: usize>(
+        &self,
+        turns: &Turns,
+        s: &mut Accumulator<RS>,
+        state: PipelineState<S>,
+        n: u32,
+    ) where
+        Accumulator<RS>: Mma,
+    {
+        self.rings.k.consumer_wait(state);
+        turns.begin();
+        self.issue_qk(s, state);
+        turns.end(false);
+        s.wait::<0>(self.wg);
+        self.release_k(state);
+        self.mask(s, n);
+    }
+
     /// Lets the producer refill the stage's K (one arrival per warp).
     #[inline(always)]
     fn release_k(&self, state: PipelineState<S>) {
@@ -212,13 +233,7 @@ fn overlapped<
     let mut state = PipelineState::<S>::consumer();
 
     // Prologue: the first (last-indexed) block, S only.
-    c.rings.k.consumer_wait(state);
-    turns.begin();
-    c.issue_qk(&mut s, state);
-    turns.end(false);
-    s.wait::<0>(c.wg);
-    c.release_k(state);
-    c.mask(&mut s, n_max - 1);
+    c.scores_alone(turns, &mut s, state, n_max - 1);
     let _ = softmax.scores(&mut s); // O is zero: nothing to rescale
     let mut p: [FragA<E>; KB] = pack(&s);
     let mut prev = state;
@@ -276,13 +291,7 @@ fn plain<
     let mut s = Accumulator::<RS>::zeroed();
     let mut state = PipelineState::<S>::consumer();
     for n in (c.w.n_min..c.w.n_max).rev() {
-        c.rings.k.consumer_wait(state);
-        turns.begin();
-        c.issue_qk(&mut s, state);
-        turns.end(false);
-        s.wait::<0>(c.wg);
-        c.release_k(state);
-        c.mask(&mut s, n);
+        c.scores_alone(turns, &mut s, state, n);
         let correction = softmax.scores(&mut s);
         OnlineSoftmax::rescale(o, correction);
         let p: [FragA<E>; KB] = pack(&s);
