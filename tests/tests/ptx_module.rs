@@ -103,8 +103,9 @@ fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
 }
 
 /// The forward kernels are warp specialized as designed: setmaxnreg for the
-/// two roles in the PTX, TMA loads and wgmma in the SASS, and consumers
-/// running above the 168-register entry cap without spills.
+/// two roles in the PTX and the SASS, TMA loads and wgmma in the SASS, no
+/// spills, and the overlapped consumers at hdim 128/256 running above the
+/// 168-register entry cap.
 #[test]
 fn ptxas_forward_kernels_are_warp_specialized() {
     let kernels = inspected();
@@ -125,11 +126,21 @@ fn ptxas_forward_kernels_are_warp_specialized() {
             k.usage.registers, 168,
             "{name}: 384 threads x 1 block cap at entry"
         );
-        assert!(
-            k.max_register > 168,
-            "{name}: consumers use R{} at most",
-            k.max_register
-        );
+        // ptxas drops setmaxnreg (warning C7508) when it cannot bound the
+        // registers of a role; both must survive into the SASS.
+        assert_eq!(class(k, "USETMAXREG"), 2, "{name}: setmaxnreg in SASS");
+        assert!(k.warnings.is_empty(), "{name}: {:?}", k.warnings);
+        // The overlapped schedule holds S, P and O at once: at hdim 128 and
+        // 256 its consumers need registers above the entry cap (hdim 64
+        // fits under it).
+        let overlapped = !name.ends_with("no_overlap") && !name.ends_with("plain");
+        if overlapped && !name.contains("hdim64") {
+            assert!(
+                k.max_register > 168,
+                "{name}: consumers use R{} at most",
+                k.max_register
+            );
+        }
         assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
     }
 }

@@ -116,7 +116,8 @@ pub(super) fn forward_into<T: AttentionElement>(
 
     let scale = params.scale as f32;
     let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);
-    let p = FwdParams {
+    let tiles_total = order.tiles();
+    let params_with = |tile_counter, tile_base| FwdParams {
         q_map: q_ptr,
         k_map: k_ptr,
         v_map: v_ptr,
@@ -124,9 +125,11 @@ pub(super) fn forward_into<T: AttentionElement>(
         lse: GlobalPtr::from_address(lse_ptr.address() + (lse_offset * size_of::<f32>()) as u64),
         out_strides: [ob as u64, os as u64, oh as u64],
         lse_strides: [lb as u64, lh as u64, ls as u64],
+        tile_counter,
         seqlen_q: seqlen_q as u32,
         seqlen_k: seqlen_k as u32,
         order,
+        tile_base,
         heads_per_kv: (heads_q / heads_kv) as u32,
         window_left: bound(params.mask.left),
         window_right: bound(params.mask.right),
@@ -134,17 +137,21 @@ pub(super) fn forward_into<T: AttentionElement>(
         scale_log2: scale * LOG2_E,
     };
     let shape = LaunchShape {
-        // One CTA per tile, launched in the tile order (longest first).
-        grid: (order.tiles(), 1, 1),
+        // Persistent: one CTA per SM (one fits: 384 threads, ~200 KiB of
+        // shared memory); each takes tiles in order as it finishes one.
+        grid: (tiles_total.min(gpu.sm_count()), 1, 1),
         threads_per_block: FwdBf16Hdim128::SPEC.max_threads_per_block,
-        dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).3,
+        dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).bytes,
     };
     // SAFETY: validation checked every view inside its buffer (shapes,
     // strides, 16-byte alignment) and the outputs apart from the inputs; the
     // maps describe exactly those views; the tile order covers seqlen_q with
     // query blocks that start inside it; the guards keep the buffers
-    // tracked on this stream until the launch has run.
-    unsafe { launch::<T>(gpu, tiles, schedule, shape, p) }
+    // tracked on this stream until the launch has run; the kernel claims
+    // each tile once, `tiles_total` claims in all.
+    gpu.with_tile_counter(tiles_total, |counter, base| unsafe {
+        launch::<T>(gpu, tiles, schedule, shape, params_with(counter, base))
+    })
 }
 
 /// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with

@@ -25,7 +25,7 @@ elements!(f32, f16, bf16, F8E4M3, i32, u32, u8);
 /// A buffer of `T` in the memory of one [`Gpu`].
 #[derive(Debug)]
 pub struct DeviceBuffer<T> {
-    slice: CudaSlice<T>,
+    pub(super) slice: CudaSlice<T>,
 }
 
 impl<T> DeviceBuffer<T> {

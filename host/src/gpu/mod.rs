@@ -3,6 +3,7 @@
 mod buffer;
 mod launch;
 mod module;
+mod tile_counter;
 mod timing;
 mod tma;
 
@@ -15,7 +16,8 @@ pub(crate) use tma::{DeviceTensorMap, TmaView};
 use crate::error::{DriverContext, Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, DriverError, sys};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tile_counter::TileCounter;
 
 /// A Hopper GPU with the kernel module loaded.
 ///
@@ -24,7 +26,11 @@ use std::sync::Arc;
 pub struct Gpu {
     ordinal: usize,
     name: String,
+    /// Streaming multiprocessors: the persistent kernels' grid size.
+    sm_count: u32,
     stream: Arc<CudaStream>,
+    /// Where the persistent kernels claim tiles.
+    tile_counter: Mutex<TileCounter>,
     /// Every kernel entry (each keeps the module loaded).
     functions: HashMap<&'static str, CudaFunction>,
     source: ModuleSource,
@@ -69,13 +75,22 @@ impl Gpu {
                 minor,
             });
         }
+        let sm_count = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .during("reading the multiprocessor count")?
+            .max(1) as u32;
         let (module, source) = module::load(&ctx, only)?;
         let functions = module::entries(&module)?;
         let stream = ctx.default_stream();
+        let counter = stream
+            .alloc_zeros::<u32>(1)
+            .during("allocating the tile counter")?;
         Ok(Self {
             ordinal,
             name,
+            sm_count,
             stream,
+            tile_counter: TileCounter::new(DeviceBuffer { slice: counter }),
             functions,
             source,
         })
@@ -89,6 +104,11 @@ impl Gpu {
     /// The device name, e.g. `NVIDIA H200`.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Number of streaming multiprocessors.
+    pub fn sm_count(&self) -> u32 {
+        self.sm_count
     }
 
     /// Which image of the kernel module the driver loaded.

@@ -46,6 +46,7 @@ pub const CLASSES: &[(&str, &[&str])] = &[
     ("UTMALDG", &["UTMALDG"]),
     ("UTMASTG", &["UTMASTG"]),
     ("MUFU", &["MUFU"]),
+    ("USETMAXREG", &["USETMAXREG"]),
 ];
 
 /// Runs `cuobjdump -sass` on `cubin` and splits the listing per function.

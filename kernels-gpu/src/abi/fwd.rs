@@ -5,8 +5,9 @@ use super::ptr::GlobalPtr;
 use super::tensor_map::TensorMap;
 use crate::attn::tile_order::TileOrder;
 
-/// One forward launch: grid `(order.tiles(), 1, 1)` (CTA `i` computes tile
-/// `order.tile(i)`), 384 threads, `attn::tiles::smem_layout(..).3` bytes of
+/// One forward launch: a persistent grid `(g, 1, 1)`, `g <= order.tiles()`
+/// (CTA `b` starts with tile `b` of `order` and claims further ones from
+/// `tile_counter`), 384 threads, `attn::tiles::smem_layout(..).3` bytes of
 /// shared memory.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -21,6 +22,11 @@ pub struct FwdParams {
     /// Output elements (bf16 or f16 bits).
     pub out: GlobalPtr<u16>,
     pub lse: GlobalPtr<f32>,
+    /// The tile claim counter: a claim that reads `c` takes tile
+    /// `grid + c - tile_base` (wrapping). Each launch makes exactly
+    /// `order.tiles()` claims, so the next launch's base is this one's plus
+    /// that; the counter is never reset.
+    pub tile_counter: GlobalPtr<u32>,
     /// Element strides of `out`: batch, sequence, head (head_dim is 1).
     pub out_strides: [u64; 3],
     /// Element strides of `lse`: batch, head, sequence.
@@ -29,6 +35,8 @@ pub struct FwdParams {
     pub seqlen_k: u32,
     /// Which tile each CTA computes: the launch order of the tiles.
     pub order: TileOrder,
+    /// The counter's value when this launch began (see `tile_counter`).
+    pub tile_base: u32,
     /// heads_q / heads_kv (GQA group size).
     pub heads_per_kv: u32,
     /// Keys visible left / right of the diagonal; negative = unbounded.

@@ -65,6 +65,13 @@ impl<const S: usize> TmaPipeline<S> {
         full
     }
 
+    /// Producer: announces data written by the producer thread itself (no
+    /// TMA bytes); the arrival releases its earlier shared-memory stores.
+    #[inline(always)]
+    pub fn producer_commit(&self, state: PipelineState<S>) {
+        self.full(state.index()).arrive();
+    }
+
     /// Consumer: waits until the stage at `state` holds its data.
     #[inline(always)]
     pub fn consumer_wait(&self, state: PipelineState<S>) {

@@ -4,7 +4,7 @@
 //! and `.minnctapersm` into each entry (otherwise ptxas says C7508 and
 //! ignores it). With 384 threads and 1 block per SM the cap is 168; FA3
 //! gives the producer 24 (it only issues TMA) and each of the two consumer
-//! warpgroups 240.
+//! warpgroups 240 (our split: `attn::tiles::PRODUCER_REGISTERS`).
 
 use super::intrinsics;
 use super::thread::Warpgroup;

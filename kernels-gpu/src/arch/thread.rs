@@ -7,7 +7,7 @@
 
 use super::intrinsics;
 use core::arch::asm;
-use core::arch::nvptx::{_block_idx_x, _thread_idx_x};
+use core::arch::nvptx::{_block_idx_x, _grid_dim_x, _thread_idx_x};
 
 /// Threads in a warp.
 pub const WARP: u32 = 32;
@@ -26,6 +26,13 @@ pub fn thread_index() -> u32 {
 pub fn block_index() -> u32 {
     // SAFETY: reading a special register.
     unsafe { _block_idx_x() as u32 }
+}
+
+/// `gridDim.x`.
+#[inline(always)]
+pub fn grid_size() -> u32 {
+    // SAFETY: reading a special register.
+    unsafe { _grid_dim_x() as u32 }
 }
 
 /// Lane within the warp.

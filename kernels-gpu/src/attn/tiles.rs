@@ -3,13 +3,22 @@
 //! Every kernel has 128 query rows per CTA (two consumer warpgroups of 64
 //! rows) and one producer warpgroup. A consumer thread holds S (BLOCK_N / 2
 //! registers), O (head_dim / 2) and P as A fragments (BLOCK_N / 4), which
-//! must fit the 240 registers `setmaxnreg` gives it; shared memory holds Q
-//! and STAGES stages of K and V within 227 KiB.
+//! must fit the `CONSUMER_REGISTERS` `setmaxnreg` gives it; shared memory
+//! holds Q and STAGES stages of K and V within 227 KiB.
 
 /// Query rows per CTA.
 pub const BLOCK_M: u32 = 128;
 /// Query rows per consumer warpgroup (one wgmma M).
 pub const ROWS_PER_CONSUMER: u32 = 64;
+
+/// Registers per producer thread after `setmaxnreg.dec`. FA3 gives 24; our
+/// producer walks the persistent tile loop (tile decode, block range, TMA
+/// coordinates) and spilled 12 bytes at 32 (`cargo xtask inspect`).
+pub const PRODUCER_REGISTERS: u32 = 40;
+/// Registers per consumer thread after `setmaxnreg.inc`: what the 168 x
+/// 384 registers of the CTA leave once the producer has its share.
+pub const CONSUMER_REGISTERS: u32 = 232;
+const _: () = assert!(PRODUCER_REGISTERS * 128 + CONSUMER_REGISTERS * 256 <= 168 * 384);
 
 /// The tiling of one head dim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,17 +73,36 @@ pub const fn tiling(head_dim: u32) -> Option<Tiling> {
     None
 }
 
-/// Shared-memory layout of a forward CTA for `elem_bytes`-byte elements:
-/// (K offset, V offset, barriers offset, total bytes). Q at 0; stage `s` of K
-/// at `k + s * stage_bytes`, of V at `v + s * stage_bytes`; then the Q
-/// barrier and the K and V rings' 2 x stages barriers each.
-pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> (u32, u32, u32, u32) {
+/// Byte offsets in a forward CTA's shared memory. Q at 0; stage `s` of K at
+/// `k + s * stage_bytes`, of V at `v + s * stage_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmemLayout {
+    pub k: u32,
+    pub v: u32,
+    /// 8-byte mbarriers: Q's one-stage ring (2), the tile feed's two-stage
+    /// ring (4), then the K and V rings (2 x stages each).
+    pub barriers: u32,
+    /// The tile feed's two 4-byte slots.
+    pub tile_slots: u32,
+    /// Total dynamic shared memory.
+    pub bytes: u32,
+}
+
+/// The shared-memory layout of a forward CTA for `elem_bytes`-byte elements.
+pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
     let q = BLOCK_M * t.head_dim * elem_bytes;
     let kv = t.block_n * t.head_dim * elem_bytes;
     let k = q;
     let v = k + t.stages * kv;
     let barriers = v + t.stages * kv;
-    (k, v, barriers, barriers + 8 * (1 + 4 * t.stages))
+    let tile_slots = barriers + 8 * (6 + 4 * t.stages);
+    SmemLayout {
+        k,
+        v,
+        barriers,
+        tile_slots,
+        bytes: tile_slots + 2 * 4,
+    }
 }
 
 #[cfg(test)]
@@ -84,11 +112,12 @@ mod tests {
     #[test]
     fn every_tiling_fits_shared_memory_and_registers() {
         for t in TILINGS {
-            let (_, _, _, bytes) = smem_layout(t, 2);
+            let bytes = smem_layout(t, 2).bytes;
             assert!(bytes <= 227 * 1024, "hdim {}: {bytes} bytes", t.head_dim);
-            // S + O + P registers under setmaxnreg 240, with room to spare.
+            // S + O + P registers under the consumers' budget, with room
+            // to spare.
             assert!(
-                t.block_n / 2 + t.head_dim / 2 + t.block_n / 4 <= 200,
+                t.block_n / 2 + t.head_dim / 2 + t.block_n / 4 <= CONSUMER_REGISTERS - 32,
                 "hdim {}",
                 t.head_dim
             );

@@ -8,15 +8,16 @@
 //! - plain: S, wait, softmax, P·V, wait; nothing overlaps within the
 //!   warpgroup (for the ablation).
 //!
-//! Either way, each GEMM issue is one pingpong turn (`Turns`).
+//! Either way, each GEMM issue is one pingpong turn (`Turns`). The ring
+//! states run on from tile to tile, as the producer's do.
 
+use super::scheduler::{ConsumerTiles, TileFeed};
 use super::softmax::OnlineSoftmax;
 use super::turns::Turns;
 use super::{HalfElem, KvRings, Smem, Work, epilogue};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
-use crate::arch::mbarrier::MBarrier;
-use crate::arch::pipeline::PipelineState;
+use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem::Tile;
 use crate::arch::thread::{Warpgroup, lane};
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
@@ -174,39 +175,52 @@ pub(super) fn run<
     wg: &Warpgroup,
     me: u32,
     p: &FwdParams,
-    w: &Work,
     mem: &Smem,
-    q_bar: &MBarrier,
+    feed: &TileFeed,
+    q_ring: &TmaPipeline<1>,
     rings: &KvRings<S>,
 ) where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
     let first_row = ROWS_PER_CONSUMER * me;
-    let c = Consumer::<E, D, N, S> {
-        wg,
-        w,
-        mem,
-        rings,
-        // SAFETY: Q's region (smem_layout), 1024-byte aligned.
-        q: unsafe { Tile::at(mem.q) },
-        first_row,
-        q_row0: w.m_block * BLOCK_M + first_row,
-        thread: wg.thread(),
-    };
-    let mut softmax = OnlineSoftmax::new(p.scale_log2);
-    let mut o = Accumulator::<RO>::zeroed();
-    q_bar.wait(0);
-    if w.n_min < w.n_max {
-        let turns = Turns::new(me, PINGPONG);
-        if OVERLAP {
-            overlapped::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o);
-        } else {
-            plain::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o);
+    let mut q_state = PipelineState::<1>::consumer();
+    let mut state = PipelineState::<S>::consumer();
+    let mut tiles = ConsumerTiles::<N>::new(p, feed);
+    while let Some(w) = tiles.current() {
+        let c = Consumer::<E, D, N, S> {
+            wg,
+            w: &w,
+            mem,
+            rings,
+            // SAFETY: Q's region (smem_layout), 1024-byte aligned.
+            q: unsafe { Tile::at(mem.q) },
+            first_row,
+            q_row0: w.m_block * BLOCK_M + first_row,
+            thread: wg.thread(),
+        };
+        let mut softmax = OnlineSoftmax::new(p.scale_log2);
+        let mut o = Accumulator::<RO>::zeroed();
+        q_ring.consumer_wait(q_state);
+        if w.n_min < w.n_max {
+            let turns = Turns::new(me, PINGPONG);
+            if OVERLAP {
+                overlapped::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state);
+            } else {
+                plain::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state);
+            }
         }
+        // The tile's GEMMs are done: the producer may load the next tile's
+        // Q while this one's epilogue runs. (Releasing Q right after the
+        // last S instead measured 9% slower at hdim 64, 8k.)
+        if lane() == 0 {
+            q_ring.consumer_release(q_state);
+        }
+        q_state.advance();
+        let lse = softmax.finish(&mut o, p.scale);
+        epilogue::store::<E, RO>(p, &w, &o, lse, c.q_row0, c.thread);
+        tiles.advance();
     }
-    let lse = softmax.finish(&mut o, p.scale);
-    epilogue::store::<E, RO>(p, w, &o, lse, c.q_row0, c.thread);
 }
 
 /// S(j+1) and P·V(j) in one turn; softmax(j+1) under P·V(j).
@@ -224,38 +238,38 @@ fn overlapped<
     turns: &Turns,
     softmax: &mut OnlineSoftmax,
     o: &mut Accumulator<RO>,
+    state: &mut PipelineState<S>,
 ) where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
     let (n_min, n_max) = (c.w.n_min, c.w.n_max);
     let mut s = Accumulator::<RS>::zeroed();
-    let mut state = PipelineState::<S>::consumer();
 
     // Prologue: the first (last-indexed) block, S only.
-    c.scores_alone(turns, &mut s, state, n_max - 1);
+    c.scores_alone(turns, &mut s, *state, n_max - 1);
     let _ = softmax.scores(&mut s); // O is zero: nothing to rescale
     let mut p: [FragA<E>; KB] = pack(&s);
-    let mut prev = state;
+    let mut prev = *state;
     state.advance();
 
     for n in (n_min..n_max - 1).rev() {
         // V(j) was loaded before K(j+1): it is there when K is.
-        c.rings.k.consumer_wait(state);
+        c.rings.k.consumer_wait(*state);
         c.rings.v.consumer_wait(prev);
         turns.begin();
-        c.issue_qk(&mut s, state);
+        c.issue_qk(&mut s, *state);
         c.issue_pv(o, &p, prev);
         turns.end(false);
         s.wait::<1>(c.wg); // S is done; P·V may still run
-        c.release_k(state);
+        c.release_k(*state);
         c.mask(&mut s, n);
         let correction = softmax.scores(&mut s);
         o.wait::<0>(c.wg);
         c.release_v(prev);
         OnlineSoftmax::rescale(o, correction);
         p = pack(&s);
-        prev = state;
+        prev = *state;
         state.advance();
     }
 
@@ -284,23 +298,23 @@ fn plain<
     turns: &Turns,
     softmax: &mut OnlineSoftmax,
     o: &mut Accumulator<RO>,
+    state: &mut PipelineState<S>,
 ) where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
     let mut s = Accumulator::<RS>::zeroed();
-    let mut state = PipelineState::<S>::consumer();
     for n in (c.w.n_min..c.w.n_max).rev() {
-        c.scores_alone(turns, &mut s, state, n);
+        c.scores_alone(turns, &mut s, *state, n);
         let correction = softmax.scores(&mut s);
         OnlineSoftmax::rescale(o, correction);
         let p: [FragA<E>; KB] = pack(&s);
-        c.rings.v.consumer_wait(state);
+        c.rings.v.consumer_wait(*state);
         turns.begin();
-        c.issue_pv(o, &p, state);
+        c.issue_pv(o, &p, *state);
         turns.end(n == c.w.n_min);
         o.wait::<0>(c.wg);
-        c.release_v(state);
+        c.release_v(*state);
         state.advance();
     }
 }

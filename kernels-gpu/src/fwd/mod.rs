@@ -1,36 +1,40 @@
-//! The attention forward kernel: one producer warpgroup streams Q once and
-//! K/V blocks by TMA through a ring; two consumer warpgroups (64 query rows
-//! each) compute S = Q·Kᵀ, the online softmax and O += P·V with P kept in
-//! registers, then write O and the log-sum-exp.
+//! The attention forward kernel, persistent: one CTA per SM takes tiles
+//! (a query block of one head) from `scheduler` until none is left. For
+//! each, one producer warpgroup loads Q and streams K/V blocks by TMA
+//! through rings that run on across tiles; two consumer warpgroups (64
+//! query rows each) compute S = Q·Kᵀ, the online softmax and O += P·V with
+//! P kept in registers, then write O and the log-sum-exp while the producer
+//! already loads the next tile.
 //!
 //! Structure as FA3 `hopper/`: this file sets up the CTA and splits roles;
-//! `producer` and `consumer` own the pipeline, `softmax` the row statistics,
-//! `epilogue` the outputs; block ranges and masks are in `crate::attn`.
+//! `scheduler` hands out tiles, `producer` and `consumer` own the pipeline,
+//! `softmax` the row statistics, `epilogue` the outputs; block ranges,
+//! masks and the tile order are in `crate::attn`.
 
 mod consumer;
 mod elem;
 mod epilogue;
 mod producer;
+mod scheduler;
 mod softmax;
 mod turns;
 
 pub(crate) use elem::HalfElem;
 
 use crate::abi::fwd::FwdParams;
-use crate::arch::mbarrier::{MBarrier, fence_init};
 use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
 use crate::arch::smem;
 use crate::arch::sync::sync_block;
-use crate::arch::thread::{Warpgroup, block_index, elect_one, trap, warp_index};
+use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::{Band, MaskSpec};
-use crate::attn::tiles::{BLOCK_M, Tiling, smem_layout};
+use crate::attn::tiles::{BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, smem_layout};
+use scheduler::TileFeed;
 
-/// Where this CTA works: its tile (query block, head and batch, in the
-/// order of `attn::tile_order`: CTA `i` takes the `i`-th tile) and the key
-/// blocks it visits.
+/// One tile of work: a query block, head and batch, and the key blocks it
+/// visits.
 #[derive(Clone, Copy)]
 pub(crate) struct Work {
     pub m_block: u32,
@@ -47,6 +51,32 @@ pub(crate) struct Work {
     pub n_max: u32,
 }
 
+impl Work {
+    /// The `i`-th tile of `p.order`, with blocks of `N` keys.
+    #[inline(always)]
+    pub fn of_tile<const N: u32>(p: &FwdParams, i: u32) -> Self {
+        let tile = p.order.tile(i);
+        let spec = MaskSpec {
+            seqlen_q: p.seqlen_q,
+            seqlen_k: p.seqlen_k,
+            left: p.window_left,
+            right: p.window_right,
+        };
+        let m_start = tile.m_block * BLOCK_M;
+        let (n_min, n_max) = key_blocks(&spec, m_start, BLOCK_M, N);
+        Self {
+            m_block: tile.m_block,
+            head: tile.head,
+            kv_head: tile.head / p.heads_per_kv,
+            batch: tile.batch,
+            band: spec.band(),
+            unmasked: unmasked_blocks(&spec, m_start, BLOCK_M, N),
+            n_min,
+            n_max,
+        }
+    }
+}
+
 /// Shared-memory addresses of the CTA's tiles and barriers.
 #[derive(Clone, Copy)]
 pub(crate) struct Smem {
@@ -55,8 +85,6 @@ pub(crate) struct Smem {
     pub v: u32,
     /// Bytes between two stages of K (and of V).
     pub stage_bytes: u32,
-    pub q_bar: u32,
-    pub ring: u32,
 }
 
 /// K and V travel in two rings with the same stages but their own barriers:
@@ -102,50 +130,34 @@ pub(crate) unsafe fn run<
     if base % 1024 != 0 {
         trap();
     }
-    let (k, v, bars, _) = smem_layout(tiling, E::BYTES);
+    let layout = smem_layout(tiling, E::BYTES);
     let mem = Smem {
         q: base,
-        k: base + k,
-        v: base + v,
+        k: base + layout.k,
+        v: base + layout.v,
         stage_bytes: N * D * E::BYTES,
-        q_bar: base + bars,
-        ring: base + bars + MBarrier::BYTES,
     };
-    let tile = p.order.tile(block_index());
-    let spec = MaskSpec {
-        seqlen_q: p.seqlen_q,
-        seqlen_k: p.seqlen_k,
-        left: p.window_left,
-        right: p.window_right,
+    // SAFETY: Q's ring, the tile feed's, K's, V's, then the feed's slots
+    // (smem_layout).
+    let (q_ring, feed, ring) = unsafe {
+        let q_ring = base + layout.barriers;
+        let feed = q_ring + TmaPipeline::<1>::BYTES;
+        let k = feed + TileFeed::BARRIER_BYTES;
+        (
+            TmaPipeline::<1>::at(q_ring),
+            TileFeed::at(feed, base + layout.tile_slots),
+            KvRings {
+                k: TmaPipeline::<S>::at(k),
+                v: TmaPipeline::<S>::at(k + TmaPipeline::<S>::BYTES),
+            },
+        )
     };
-    let m_start = tile.m_block * BLOCK_M;
-    let (n_min, n_max) = key_blocks(&spec, m_start, BLOCK_M, N);
-    let work = Work {
-        m_block: tile.m_block,
-        head: tile.head,
-        kv_head: tile.head / p.heads_per_kv,
-        batch: tile.batch,
-        band: spec.band(),
-        unmasked: unmasked_blocks(&spec, m_start, BLOCK_M, N),
-        n_min,
-        n_max,
-    };
-    // SAFETY: the K ring's barriers follow the Q barrier, the V ring's
-    // follow them (smem_layout).
-    let ring = unsafe {
-        KvRings {
-            k: TmaPipeline::<S>::at(mem.ring),
-            v: TmaPipeline::<S>::at(mem.ring + TmaPipeline::<S>::BYTES),
-        }
-    };
-    // SAFETY: the Q barrier's slot (smem_layout).
-    let q_bar = unsafe { MBarrier::at(mem.q_bar) };
     if warp_index() == 0
         && let Some(one) = elect_one()
     {
-        q_bar.init(&one, 1);
-        fence_init();
-        // One arrival per consumer warp frees a stage.
+        // One arrival per consumer warp frees Q or a stage.
+        q_ring.init(&one, 8);
+        feed.init(&one);
         ring.k.init(&one, 8);
         ring.v.init(&one, 8);
     }
@@ -155,22 +167,22 @@ pub(crate) unsafe fn run<
     let wg = unsafe { Warpgroup::enter() };
     match wg.index() {
         0 => {
-            regs::release::<24>(&wg);
+            regs::release::<PRODUCER_REGISTERS>(&wg);
             if warp_index() == 0
                 && let Some(one) = elect_one()
             {
-                producer::run::<E, D, N, S>(&one, &p, &work, &mem, &q_bar, &ring);
+                producer::run::<E, D, N, S>(&one, &p, &mem, &feed, &q_ring, &ring);
             }
         }
         c @ (1 | 2) => {
-            regs::acquire::<240>(&wg);
+            regs::acquire::<CONSUMER_REGISTERS>(&wg);
             consumer::run::<E, D, N, S, RS, RO, KB, PINGPONG, OVERLAP>(
                 &wg,
                 c - 1,
                 &p,
-                &work,
                 &mem,
-                &q_bar,
+                &feed,
+                &q_ring,
                 &ring,
             );
         }

@@ -1,10 +1,11 @@
-//! The producer: one elected thread loads Q once, then K and V of every key
-//! block the CTA visits, stage by stage through their rings (K first: S
-//! needs it first).
+//! The producer: one elected thread loads, for every tile of the CTA, Q and
+//! then K and V of every key block the tile visits, through their rings (K
+//! first: S needs it first). The rings run on across tiles, so the next
+//! tile's first blocks load while the consumers finish the current one.
 
-use super::{HalfElem, KvRings, Smem, Work};
+use super::scheduler::{ProducerTiles, TileFeed};
+use super::{HalfElem, KvRings, Smem};
 use crate::abi::fwd::FwdParams;
-use crate::arch::mbarrier::MBarrier;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::thread::Elected;
 use crate::arch::tma;
@@ -17,48 +18,54 @@ const BOX_COLS: u32 = 64;
 pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
     one: &Elected,
     p: &FwdParams,
-    w: &Work,
     mem: &Smem,
-    q_bar: &MBarrier,
+    feed: &TileFeed,
+    q_ring: &TmaPipeline<1>,
     rings: &KvRings<S>,
 ) {
     tma::prefetch(p.q_map);
     tma::prefetch(p.k_map);
     tma::prefetch(p.v_map);
-    let (head, kv_head, batch) = (w.head as i32, w.kv_head as i32, w.batch as i32);
-
-    q_bar.arrive_expect_tx(BLOCK_M * D * E::BYTES);
-    for b in 0..D / BOX_COLS {
-        let dst = mem.q + b * BLOCK_M * 128;
-        let coords = [
-            (b * BOX_COLS) as i32,
-            (w.m_block * BLOCK_M) as i32,
-            head,
-            batch,
-        ];
-        // SAFETY: box (64, 128, 1, 1) fills Q's column block b; the query
-        // block starts inside the tensor (the grid covers seqlen_q).
-        unsafe { tma::load(one, p.q_map, dst, q_bar, coords) };
-    }
-
+    let mut q_state = PipelineState::<1>::producer();
     let mut state = PipelineState::<S>::producer();
-    for n in (w.n_min..w.n_max).rev() {
-        let stage = state.index() * mem.stage_bytes;
-        // Called twice, not looped over an array: a runtime-indexed array
-        // of (ring, map, tile) would sit in local memory.
-        let load = |ring: &TmaPipeline<S>, map, tile: u32| {
-            ring.producer_acquire(state);
-            let full = ring.producer_expect(state, N * D * E::BYTES);
-            for b in 0..D / BOX_COLS {
-                let coords = [(b * BOX_COLS) as i32, (n * N) as i32, kv_head, batch];
-                // SAFETY: the stage is free (acquired); box (64, N, 1, 1)
-                // fills column block b; key block n starts inside the tensor
-                // (n < key_blocks' max <= ceil(seqlen_k / N)).
-                unsafe { tma::load(one, map, tile + stage + b * N * 128, &full, coords) };
-            }
-        };
-        load(&rings.k, p.k_map, mem.k);
-        load(&rings.v, p.v_map, mem.v);
-        state.advance();
+    for w in ProducerTiles::<N>::new(one, p, feed) {
+        let (head, kv_head, batch) = (w.head as i32, w.kv_head as i32, w.batch as i32);
+        // Q is free once both consumers' last S = Q·Kᵀ of the previous tile
+        // has completed.
+        q_ring.producer_acquire(q_state);
+        let full = q_ring.producer_expect(q_state, BLOCK_M * D * E::BYTES);
+        for b in 0..D / BOX_COLS {
+            let coords = [
+                (b * BOX_COLS) as i32,
+                (w.m_block * BLOCK_M) as i32,
+                head,
+                batch,
+            ];
+            // SAFETY: Q is free (acquired); box (64, 128, 1, 1) fills Q's
+            // column block b; the query block starts inside the tensor
+            // (m_block < ceil(seqlen_q / 128)).
+            unsafe { tma::load(one, p.q_map, mem.q + b * BLOCK_M * 128, &full, coords) };
+        }
+        q_state.advance();
+
+        for n in (w.n_min..w.n_max).rev() {
+            let stage = state.index() * mem.stage_bytes;
+            // Called twice, not looped over an array: a runtime-indexed array
+            // of (ring, map, tile) would sit in local memory.
+            let load = |ring: &TmaPipeline<S>, map, tile: u32| {
+                ring.producer_acquire(state);
+                let full = ring.producer_expect(state, N * D * E::BYTES);
+                for b in 0..D / BOX_COLS {
+                    let coords = [(b * BOX_COLS) as i32, (n * N) as i32, kv_head, batch];
+                    // SAFETY: the stage is free (acquired); box (64, N, 1, 1)
+                    // fills column block b; key block n starts inside the
+                    // tensor (n < key_blocks' max <= ceil(seqlen_k / N)).
+                    unsafe { tma::load(one, map, tile + stage + b * N * 128, &full, coords) };
+                }
+            };
+            load(&rings.k, p.k_map, mem.k);
+            load(&rings.v, p.v_map, mem.v);
+            state.advance();
+        }
     }
 }

@@ -1,0 +1,146 @@
+//! The persistent tile scheduler (FA3's dynamic one): CTA `b` starts with
+//! tile `b` of `attn::tile_order`; the producer claims every further tile
+//! from a global counter, so an SM that finishes early takes the next tile
+//! in the order (longest causal tiles first, as a hardware-scheduled grid
+//! would). The producer passes each tile to the consumers through a
+//! two-slot ring in shared memory, ending with a tile past the last.
+
+use super::Work;
+use crate::abi::fwd::FwdParams;
+use crate::arch::atomic::fetch_add_gpu;
+use crate::arch::pipeline::{PipelineState, TmaPipeline};
+use crate::arch::smem;
+use crate::arch::thread::{Elected, block_index, grid_size};
+
+/// Slots in the feed: the producer can publish the next tile while the
+/// consumers still read the current one.
+const SLOTS: usize = 2;
+/// Every consumer thread frees a slot after reading it.
+const CONSUMER_THREADS: u32 = 256;
+
+/// Tile indices on their way from the producer to the consumers.
+pub(super) struct TileFeed {
+    ring: TmaPipeline<SLOTS>,
+    slots: u32,
+}
+
+impl TileFeed {
+    /// Shared bytes of the ring's barriers (the slots are extra).
+    pub const BARRIER_BYTES: u32 = TmaPipeline::<SLOTS>::BYTES;
+
+    /// # Safety
+    /// `barriers` (8-byte aligned, `BARRIER_BYTES`) and `slots` (4-byte
+    /// aligned, 8 bytes) are reserved for the feed.
+    #[inline(always)]
+    pub unsafe fn at(barriers: u32, slots: u32) -> Self {
+        // SAFETY: per the contract.
+        let ring = unsafe { TmaPipeline::at(barriers) };
+        Self { ring, slots }
+    }
+
+    /// One thread, before any use; a block barrier must follow.
+    #[inline(always)]
+    pub fn init(&self, one: &Elected) {
+        self.ring.init(one, CONSUMER_THREADS);
+    }
+
+    #[inline(always)]
+    fn slot(&self, state: PipelineState<SLOTS>) -> u32 {
+        self.slots + 4 * state.index()
+    }
+}
+
+/// The producer's tiles: claims each one only once the previous tile's
+/// loads are all issued (a few blocks before the consumers finish it), so a
+/// CTA busy with a long tile does not hold the next one back from an SM
+/// that is free (claiming at the start of each tile instead measured 7%
+/// slower at hdim 256, causal, 8k); then publishes it to the consumers.
+pub(super) struct ProducerTiles<'a, const N: u32> {
+    p: &'a FwdParams,
+    feed: &'a TileFeed,
+    state: PipelineState<SLOTS>,
+    /// The first tile is `block_index()`; every later one is claimed.
+    first: bool,
+}
+
+impl<'a, const N: u32> ProducerTiles<'a, N> {
+    /// For the one producer thread (the feed has one writer).
+    #[inline(always)]
+    pub fn new(_one: &Elected, p: &'a FwdParams, feed: &'a TileFeed) -> Self {
+        Self {
+            p,
+            feed,
+            state: PipelineState::producer(),
+            first: true,
+        }
+    }
+}
+
+impl<const N: u32> Iterator for ProducerTiles<'_, N> {
+    type Item = Work;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Work> {
+        let tile = if self.first {
+            self.first = false;
+            block_index()
+        } else {
+            // SAFETY: the host passes a live, 4-byte aligned counter that
+            // only the producers of this grid touch while it runs, and only
+            // atomically.
+            let claimed = unsafe { fetch_add_gpu(self.p.tile_counter, 1) };
+            grid_size() + claimed.wrapping_sub(self.p.tile_base)
+        };
+        self.feed.ring.producer_acquire(self.state);
+        // SAFETY: the slot is free (acquired) and only this thread writes it.
+        unsafe { smem::store_u32(self.feed.slot(self.state), tile) };
+        self.feed.ring.producer_commit(self.state);
+        self.state.advance();
+        if tile >= self.p.order.tiles() {
+            return None;
+        }
+        Some(Work::of_tile::<N>(self.p, tile))
+    }
+}
+
+/// A consumer warpgroup's tiles, as the producer publishes them:
+/// `current` until `advance` reads the next one. Call `advance` last in
+/// the tile loop's body: the loop then has one back edge, which ptxas needs
+/// to keep the consumers' setmaxnreg budget (kernels-gpu/README.md).
+pub(super) struct ConsumerTiles<'a, const N: u32> {
+    p: &'a FwdParams,
+    feed: &'a TileFeed,
+    state: PipelineState<SLOTS>,
+    tile: u32,
+}
+
+impl<'a, const N: u32> ConsumerTiles<'a, N> {
+    #[inline(always)]
+    pub fn new(p: &'a FwdParams, feed: &'a TileFeed) -> Self {
+        let mut tiles = Self {
+            p,
+            feed,
+            state: PipelineState::consumer(),
+            tile: 0,
+        };
+        tiles.advance();
+        tiles
+    }
+
+    /// The tile to work on; `None` once the producer has run out.
+    #[inline(always)]
+    pub fn current(&self) -> Option<Work> {
+        (self.tile < self.p.order.tiles()).then(|| Work::of_tile::<N>(self.p, self.tile))
+    }
+
+    /// Waits for the producer's next tile.
+    #[inline(always)]
+    pub fn advance(&mut self) {
+        self.feed.ring.consumer_wait(self.state);
+        // SAFETY: the slot holds a published tile (waited for); the producer
+        // does not rewrite it before every consumer thread has released it.
+        self.tile = unsafe { smem::load_u32(self.feed.slot(self.state)) };
+        self.feed.ring.consumer_release(self.state);
+        self.state.advance();
+    }
+}
