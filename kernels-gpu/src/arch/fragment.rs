@@ -24,6 +24,33 @@ pub fn quad_sum(value: f32) -> f32 {
     a + shfl_xor(a, 2)
 }
 
+/// Transposes a 4 x 4 block of words across the calling quad: lane `q` (of
+/// the quad) passes the words `x[t]` and gets back word `q` of each lane,
+/// `y[s]` = lane `s`'s `x[q]`. Two butterfly steps of two shuffles each:
+/// swap the off-diagonal 2 x 2 blocks (xor 2), then the off-diagonal words
+/// inside each block (xor 1); which word a lane sends is a select, never a
+/// runtime index (that would put `x` in local memory).
+#[inline(always)]
+pub fn quad_transpose(mut x: [u32; 4], q: u32) -> [u32; 4] {
+    let swap = |x: &mut [u32; 4], mask: u32, a: usize, b: usize| {
+        // The lane with `mask` set keeps `b` and swaps `a`; its partner the
+        // other way round.
+        let high = q & mask != 0;
+        let send = if high { x[a] } else { x[b] };
+        let got = shfl_xor(f32::from_bits(send), mask).to_bits();
+        if high {
+            x[a] = got;
+        } else {
+            x[b] = got;
+        }
+    };
+    swap(&mut x, 2, 0, 2);
+    swap(&mut x, 2, 1, 3);
+    swap(&mut x, 1, 0, 1);
+    swap(&mut x, 1, 2, 3);
+    x
+}
+
 #[inline(always)]
 fn shfl_xor(value: f32, mask: u32) -> f32 {
     // SAFETY: a full-warp butterfly shuffle; every lane executes it.

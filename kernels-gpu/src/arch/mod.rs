@@ -5,9 +5,9 @@
 //! counts) must fold into the instructions. Collective operations go through
 //! LLVM intrinsics, never inline asm (see `intrinsics`).
 
-pub mod atomic;
 pub mod elem;
 pub mod fragment;
+pub mod global;
 mod intrinsics;
 pub mod mbarrier;
 pub mod pipeline;

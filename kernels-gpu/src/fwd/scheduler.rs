@@ -7,7 +7,7 @@
 
 use super::Work;
 use crate::abi::fwd::FwdParams;
-use crate::arch::atomic::fetch_add_gpu;
+use crate::arch::global::fetch_add_gpu;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem;
 use crate::arch::thread::{Elected, block_index, grid_size};
