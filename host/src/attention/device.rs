@@ -35,13 +35,15 @@ pub struct Device {
 #[derive(Debug)]
 pub(super) enum Backend {
     Cpu(Precision),
-    Gpu(Gpu),
+    // Boxed: a Gpu (context, stream, kernels, caches) is much larger than
+    // a precision.
+    Gpu(Box<Gpu>),
 }
 
 impl From<Gpu> for Device {
     fn from(gpu: Gpu) -> Self {
         Self {
-            backend: Backend::Gpu(gpu),
+            backend: Backend::Gpu(Box::new(gpu)),
         }
     }
 }

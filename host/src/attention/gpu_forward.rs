@@ -161,7 +161,7 @@ fn map<T: AttentionElement>(
     buffer: &DeviceBuffer<T>,
     layout: &super::layout::Checked<4>,
     rows: u32,
-) -> Result<crate::gpu::DeviceTensorMap> {
+) -> Result<std::sync::Arc<crate::gpu::DeviceTensorMap>> {
     let [b, s, h, d] = layout.shape;
     let [sb, ss, sh, _] = layout.strides;
     let bytes = size_of::<T>() as u64;

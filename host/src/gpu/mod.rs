@@ -31,6 +31,8 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     /// Where the persistent kernels claim tiles.
     tile_counter: Mutex<TileCounter>,
+    /// Tensor maps already uploaded.
+    map_cache: Mutex<tma::MapCache>,
     /// Every kernel entry (each keeps the module loaded).
     functions: HashMap<&'static str, CudaFunction>,
     source: ModuleSource,
@@ -91,6 +93,7 @@ impl Gpu {
             sm_count,
             stream,
             tile_counter: TileCounter::new(DeviceBuffer { slice: counter }),
+            map_cache: Mutex::default(),
             functions,
             source,
         })

@@ -13,6 +13,8 @@ use cudarc::driver::sys::{
 use fa3_kernels::abi::{GlobalPtr, TensorMap};
 use float8::F8E4M3;
 use half::{bf16, f16};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
 /// Element types TMA moves, with the driver's name for them.
 pub trait TmaElement: Element {
@@ -56,14 +58,30 @@ pub(crate) struct DeviceTensorMap {
     bytes: DeviceBuffer<u8>,
 }
 
+/// Maps already in device memory, by their encoding. A map only describes
+/// memory (address, shape, strides, box), so an entry is right for any
+/// later request that encodes to the same bytes, even after the buffer it
+/// was made for is gone: repeated calls on the same tensors upload nothing.
+/// Bounded: when full it is emptied (each map is freed on the stream, after
+/// the kernels that read it).
+#[derive(Debug, Default)]
+pub(super) struct MapCache {
+    maps: HashMap<[u64; 16], Arc<DeviceTensorMap>>,
+}
+
+/// Entries kept before the cache is emptied (128 bytes of device memory
+/// each).
+const MAP_CACHE_ENTRIES: usize = 256;
+
 impl Gpu {
     /// Checks `view` against `buffer` and TMA's rules, encodes the map
-    /// (128-byte swizzle, out-of-bounds elements read as zero) and uploads it.
+    /// (128-byte swizzle, out-of-bounds elements read as zero) and uploads it
+    /// unless an identical one is already on the device.
     pub(crate) fn tensor_map<T: TmaElement>(
         &self,
         buffer: &DeviceBuffer<T>,
         view: &TmaView<'_>,
-    ) -> Result<DeviceTensorMap> {
+    ) -> Result<Arc<DeviceTensorMap>> {
         let elem = size_of::<T>() as u64;
         let base = buffer.address() + view.offset * elem;
         let available = (buffer.len() as u64).saturating_sub(view.offset) * elem;
@@ -93,10 +111,23 @@ impl Gpu {
                 problem: format!("cuTensorMapEncodeTiled refused {view:?}: {status:?}"),
             });
         }
+        // The cache holds no invariant a panic could break half-way.
+        let mut cache = self
+            .map_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = cache.maps.get(&map.opaque) {
+            return Ok(Arc::clone(cached));
+        }
         let raw: Vec<u8> = map.opaque.iter().flat_map(|w| w.to_le_bytes()).collect();
-        Ok(DeviceTensorMap {
+        let uploaded = Arc::new(DeviceTensorMap {
             bytes: self.upload(&raw)?,
-        })
+        });
+        if cache.maps.len() >= MAP_CACHE_ENTRIES {
+            cache.maps.clear();
+        }
+        cache.maps.insert(map.opaque, Arc::clone(&uploaded));
+        Ok(uploaded)
     }
 
     /// The tensor map's address for a kernel (keep the guard across the launch).
