@@ -39,9 +39,12 @@ impl Gpu {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let base = counter.claimed;
-        let (ptr, _guard) = self.write_ptr(&mut counter.buffer);
-        launch(ptr, base)?;
-        drop(_guard);
+        {
+            // The guard orders the launch with other work on the counter
+            // and must end before `counter` is written again.
+            let (ptr, _guard) = self.write_ptr(&mut counter.buffer);
+            launch(ptr, base)?;
+        }
         counter.claimed = base.wrapping_add(claims);
         Ok(())
     }
