@@ -33,16 +33,22 @@ pub struct Tiling {
 /// Chosen by ptxas's register report of the overlapped schedule, where S of
 /// the next block, P of the current one and O are live at once (cargo xtask
 /// inspect), and by the benchmark (bench/BENCHMARKS.md, 2026-11-21):
-/// - hdim 64: blocks of 128 keys (S 64 + P 32 + O 32 registers), R170; 4
+/// - hdim 64: blocks of 128 keys (S 64 + P 32 + O 32 registers), R163; 4
 ///   stages (Q 16 KiB + 4 x 32 KiB). 192 keys fit (R232) but ran slower at
 ///   every length (8k: 417 vs 457 TFLOPs/s; 512 keys: 3 blocks, one short).
-/// - hdim 128: 128 keys (S 64 + P 32 + O 64) peak at R194; 3 stages (32 +
-///   3 x 64 KiB = 224 KiB). 128 keys spilled until the mask became a 32-bit
-///   per-tile band (about 25 registers freed); 112 keys ran 616 TFLOPs/s at
-///   8k, 128 keys 628.
-/// - hdim 256: O alone is 128 registers; 48 keys (S 24 + P 12) peak at
-///   R201; 3 stages (64 + 3 x 48 KiB). 80 keys (FA3's 128 x 80) fit at R235
-///   but leave room for 2 stages only and ran at 454 vs 613 TFLOPs/s (8k).
+/// - hdim 128: 128 keys (S 64 + P 32 + O 64) peak at R228; 3 stages (32 +
+///   3 x 64 KiB = 224 KiB). 112 keys ran 616 TFLOPs/s at 8k, 128 keys 628
+///   (v3); 144, 160 and 176 keys with 2 stages spill 8-24 bytes under the
+///   232-register budget.
+/// - hdim 256: O alone is 128 registers; 80 keys (FA3's 128 x 80: S 40 +
+///   P 20) peak at R221; 2 stages (64 + 2 x 80 KiB = 224 KiB). With 48 keys
+///   S = Q·Kᵀ reads Q again for every 48 keys: by our estimate about 147
+///   bytes of shared memory per clock at full wgmma rate, above the 128 an
+///   SM has (80 keys: about 115). Measured
+///   on the persistent kernel (H200, 8k, non-causal / causal): 48 keys x 3
+///   stages 624 / 611, 64 x 2 653-694 / 673, 80 x 2 755 / 725 (64 keys win
+///   only at 512: 508 vs 497). Before the persistent grid (v3), 80 x 2 ran
+///   at 454 vs 613 for 48 x 3.
 pub const TILINGS: [Tiling; 3] = [
     Tiling {
         head_dim: 64,
@@ -56,8 +62,8 @@ pub const TILINGS: [Tiling; 3] = [
     },
     Tiling {
         head_dim: 256,
-        block_n: 48,
-        stages: 3,
+        block_n: 80,
+        stages: 2,
     },
 ];
 

@@ -30,7 +30,9 @@ use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::{Band, MaskSpec};
-use crate::attn::tiles::{BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, smem_layout};
+use crate::attn::tiles::{
+    BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, smem_layout, tiling,
+};
 use scheduler::TileFeed;
 
 /// One tile of work: a query block, head and batch, and the key blocks it
@@ -120,6 +122,11 @@ pub(crate) unsafe fn run<
 {
     const {
         assert!(2 * RS as u32 == N && 2 * RO as u32 == D && 16 * KB as u32 == N);
+        // The host sizes shared memory and the K/V boxes from the table.
+        assert!(
+            matches!(tiling(D), Some(t) if t.block_n == N && t.stages == S as u32),
+            "kernel tiles differ from attn::tiles::TILINGS"
+        );
     };
     let tiling = Tiling {
         head_dim: D,
