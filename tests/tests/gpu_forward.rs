@@ -7,6 +7,7 @@ use fa3::{
     AttentionElement, AttentionOptions, Device, ForwardInto, Qkv, Storage, Tensor, TensorMut, bf16,
     f16,
 };
+use fa3_kernels::attn::tiles::LONG_KEYS;
 use fa3_tests::accuracy::assert_accurate;
 use fa3_tests::{random_normal, reduced, repeats};
 
@@ -145,6 +146,36 @@ fn matrix<T: AttentionElement + Into<f64>>(head_dim: usize, from: fn(f32) -> T) 
 fn forward_hdim64_matches_the_reference() {
     matrix::<bf16>(64, bf16::from_f32);
     matrix::<f16>(64, f16::from_f32);
+}
+
+/// hdim 64 switches to its long-sequence kernel at `LONG_KEYS` keys: both
+/// sides of the switch, both masks, GQA, both element types (the matrix
+/// reaches it only through its 4224-key case).
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn forward_hdim64_on_both_sides_of_the_long_kernel_switch() {
+    let device = Device::gpu(0).expect("a Hopper GPU");
+    let long = LONG_KEYS as usize;
+    let seqlens: &[usize] = if reduced() {
+        &[long]
+    } else {
+        &[long - 1, long, long + 77]
+    };
+    for &seqlen_k in seqlens {
+        for causal in [false, true] {
+            let case = Case {
+                batch: 1,
+                seqlen_q: 200,
+                seqlen_k,
+                heads_q: 6,
+                heads_kv: 2,
+                head_dim: 64,
+                options: AttentionOptions::new().causal(causal),
+            };
+            check(&device, &case, bf16::from_f32);
+            check(&device, &case, f16::from_f32);
+        }
+    }
 }
 
 #[test]

@@ -8,12 +8,12 @@ use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, LaunchShape, TmaView};
 use fa3_kernels::abi::fwd::FwdParams;
 use fa3_kernels::abi::{
-    FwdBf16Hdim64, FwdBf16Hdim128, FwdBf16Hdim128NoOverlap, FwdBf16Hdim128NoPingpong,
-    FwdBf16Hdim128Plain, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim128, FwdF16Hdim256, GlobalPtr,
-    Kernel,
+    FwdBf16Hdim64, FwdBf16Hdim64Long, FwdBf16Hdim128, FwdBf16Hdim128NoOverlap,
+    FwdBf16Hdim128NoPingpong, FwdBf16Hdim128Plain, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim64Long,
+    FwdF16Hdim128, FwdF16Hdim256, GlobalPtr, Kernel,
 };
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
-use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, smem_layout, tiling};
+use fa3_kernels::attn::tiles::{BLOCK_M, LONG_TILINGS, Tiling, smem_layout, tiling};
 use half::bf16;
 use std::any::TypeId;
 use std::f32::consts::LOG2_E;
@@ -50,11 +50,6 @@ pub(super) fn forward_into<T: AttentionElement>(
     let problem = &checked.problem;
     let params = problem.params;
     let head_dim = problem.head_dim;
-    let tiles = tiling(head_dim as u32)
-        .filter(|_| problem.head_dim_v == head_dim)
-        .ok_or(Error::Unsupported {
-            feature: "GPU forward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)",
-        })?;
     if params.softcap != 0.0 {
         return Err(Error::Unsupported {
             feature: "GPU forward with softcap",
@@ -72,6 +67,11 @@ pub(super) fn forward_into<T: AttentionElement>(
     {
         return Err(too_big);
     }
+    let tiles = tiling(head_dim as u32, seqlen_k as u32)
+        .filter(|_| problem.head_dim_v == head_dim)
+        .ok_or(Error::Unsupported {
+            feature: "GPU forward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)",
+        })?;
     let order = TileOrder::new(
         &TileProblem {
             seqlen_q: seqlen_q as u32,
@@ -177,7 +177,8 @@ fn map<T: AttentionElement>(
 }
 
 /// # Safety
-/// As `Gpu::launch` for the forward kernel of `T` and `tiles.head_dim`.
+/// As `Gpu::launch` for the forward kernel of `T` and `tiles` (the `Long`
+/// kernels are built with the `LONG_TILINGS` of their head dim).
 unsafe fn launch<T: AttentionElement>(
     gpu: &Gpu,
     tiles: Tiling,
@@ -186,12 +187,15 @@ unsafe fn launch<T: AttentionElement>(
     p: FwdParams,
 ) -> Result<()> {
     let is_bf16 = TypeId::of::<T>() == TypeId::of::<bf16>();
+    let long = LONG_TILINGS.contains(&tiles);
     // SAFETY: forwarded contract.
     unsafe {
         match (is_bf16, tiles.head_dim, schedule) {
+            (true, 64, Schedule::Full) if long => gpu.launch::<FwdBf16Hdim64Long>(shape, p),
             (true, 64, Schedule::Full) => gpu.launch::<FwdBf16Hdim64>(shape, p),
             (true, 128, Schedule::Full) => gpu.launch::<FwdBf16Hdim128>(shape, p),
             (true, 256, Schedule::Full) => gpu.launch::<FwdBf16Hdim256>(shape, p),
+            (false, 64, Schedule::Full) if long => gpu.launch::<FwdF16Hdim64Long>(shape, p),
             (false, 64, Schedule::Full) => gpu.launch::<FwdF16Hdim64>(shape, p),
             (false, 128, Schedule::Full) => gpu.launch::<FwdF16Hdim128>(shape, p),
             (false, 256, Schedule::Full) => gpu.launch::<FwdF16Hdim256>(shape, p),

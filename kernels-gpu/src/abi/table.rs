@@ -38,7 +38,7 @@ use crate::{
 
 kernel_table! {
     /// Attention forward: element type and head dim (tiles in
-    /// `attn::tiles::TILINGS`; params `<E, D, N, stages, N/2, D/2, N/16,
+    /// `attn::tiles::TILINGS`, checked at compile time; params `<E, D, N, stages, N/2, D/2, N/16,
     /// pingpong, intra-warpgroup overlap>`).
     FwdBf16Hdim64: fa3_fwd_bf16_hdim64(FwdParams) [384, 1] => fwd::run::<Bf16, 64, 128, 4, 64, 32, 8, true, true>;
     FwdBf16Hdim128: fa3_fwd_bf16_hdim128(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, true, true>;
@@ -46,6 +46,9 @@ kernel_table! {
     FwdF16Hdim64: fa3_fwd_f16_hdim64(FwdParams) [384, 1] => fwd::run::<F16, 64, 128, 4, 64, 32, 8, true, true>;
     FwdF16Hdim128: fa3_fwd_f16_hdim128(FwdParams) [384, 1] => fwd::run::<F16, 128, 128, 3, 64, 64, 8, true, true>;
     FwdF16Hdim256: fa3_fwd_f16_hdim256(FwdParams) [384, 1] => fwd::run::<F16, 256, 80, 2, 40, 128, 5, true, true>;
+    /// hdim 64 from `attn::tiles::LONG_KEYS` keys on (`LONG_TILINGS`).
+    FwdBf16Hdim64Long: fa3_fwd_bf16_hdim64_long(FwdParams) [384, 1] => fwd::run::<Bf16, 64, 192, 3, 96, 32, 12, true, true>;
+    FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long(FwdParams) [384, 1] => fwd::run::<F16, 64, 192, 3, 96, 32, 12, true, true>;
     /// Ablation builds (bf16, hdim 128): without pingpong, without the
     /// intra-warpgroup overlap, and without either.
     FwdBf16Hdim128NoPingpong: fa3_fwd_bf16_hdim128_no_pingpong(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, false, true>;

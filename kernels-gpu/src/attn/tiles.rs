@@ -67,12 +67,50 @@ pub const TILINGS: [Tiling; 3] = [
     },
 ];
 
-/// The tiling of `head_dim`, if a kernel exists for it.
-pub const fn tiling(head_dim: u32) -> Option<Tiling> {
+/// Keys from which a head dim with a long-sequence tiling uses it.
+pub const LONG_KEYS: u32 = 4096;
+
+/// Tilings for `seqlen_k >= LONG_KEYS`, where they beat `TILINGS`:
+/// - hdim 64: 192 keys x 3 stages (S 96 + P 48 + O 32 registers, R229;
+///   16 + 3 x 48 KiB). A/B against 128 x 4 (fa3 only, H200): 8k 461-465 vs
+///   443 non-causal, 437-439 vs 424-428 causal; but 512 266 vs 331 and 2k
+///   405 vs 419, where a tile has 3-11 blocks and the longer block costs
+///   more at the tail than it saves.
+pub const LONG_TILINGS: [Tiling; 1] = [Tiling {
+    head_dim: 64,
+    block_n: 192,
+    stages: 3,
+}];
+
+/// The tiling for `head_dim` and `seqlen_k` keys, if a kernel exists.
+#[inline(always)]
+pub const fn tiling(head_dim: u32, seqlen_k: u32) -> Option<Tiling> {
+    if seqlen_k >= LONG_KEYS
+        && let Some(t) = find(&LONG_TILINGS, head_dim)
+    {
+        return Some(t);
+    }
+    find(&TILINGS, head_dim)
+}
+
+/// True when `t` is one of the tables' tilings (the kernels check theirs).
+#[inline(always)]
+pub const fn is_tiling(t: Tiling) -> bool {
+    matches!(find(&TILINGS, t.head_dim), Some(u) if same(t, u))
+        || matches!(find(&LONG_TILINGS, t.head_dim), Some(u) if same(t, u))
+}
+
+#[inline(always)]
+const fn same(a: Tiling, b: Tiling) -> bool {
+    a.head_dim == b.head_dim && a.block_n == b.block_n && a.stages == b.stages
+}
+
+#[inline(always)]
+const fn find(table: &[Tiling], head_dim: u32) -> Option<Tiling> {
     let mut i = 0;
-    while i < TILINGS.len() {
-        if TILINGS[i].head_dim == head_dim {
-            return Some(TILINGS[i]);
+    while i < table.len() {
+        if table[i].head_dim == head_dim {
+            return Some(table[i]);
         }
         i += 1;
     }
@@ -117,7 +155,7 @@ mod tests {
 
     #[test]
     fn every_tiling_fits_shared_memory_and_registers() {
-        for t in TILINGS {
+        for t in TILINGS.into_iter().chain(LONG_TILINGS) {
             let bytes = smem_layout(t, 2).bytes;
             assert!(bytes <= 227 * 1024, "hdim {}: {bytes} bytes", t.head_dim);
             // S + O + P registers under the consumers' budget, with room
@@ -129,6 +167,20 @@ mod tests {
             );
             assert_eq!(t.block_n % 16, 0, "P·V steps of 16 keys");
         }
-        assert_eq!(tiling(96), None);
+        assert_eq!(tiling(96, 0), None);
+    }
+
+    #[test]
+    fn long_tilings_take_over_from_long_keys() {
+        assert_eq!(tiling(64, LONG_KEYS - 1), Some(TILINGS[0]));
+        assert_eq!(tiling(64, LONG_KEYS), Some(LONG_TILINGS[0]));
+        // No long tiling for hdim 128: the short one at any length.
+        assert_eq!(tiling(128, u32::MAX), Some(TILINGS[1]));
+        assert!(TILINGS.into_iter().chain(LONG_TILINGS).all(is_tiling));
+        let odd = Tiling {
+            block_n: 96,
+            ..TILINGS[0]
+        };
+        assert!(!is_tiling(odd));
     }
 }

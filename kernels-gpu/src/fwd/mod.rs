@@ -31,7 +31,7 @@ use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::{Band, MaskSpec};
 use crate::attn::tiles::{
-    BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, smem_layout, tiling,
+    BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, is_tiling, smem_layout,
 };
 use scheduler::TileFeed;
 
@@ -124,8 +124,12 @@ pub(crate) unsafe fn run<
         assert!(2 * RS as u32 == N && 2 * RO as u32 == D && 16 * KB as u32 == N);
         // The host sizes shared memory and the K/V boxes from the table.
         assert!(
-            matches!(tiling(D), Some(t) if t.block_n == N && t.stages == S as u32),
-            "kernel tiles differ from attn::tiles::TILINGS"
+            is_tiling(Tiling {
+                head_dim: D,
+                block_n: N,
+                stages: S as u32
+            }),
+            "kernel tiles not in attn::tiles::TILINGS or LONG_TILINGS"
         );
     };
     let tiling = Tiling {
