@@ -16,4 +16,5 @@ pub mod smem;
 pub mod sync;
 pub mod thread;
 pub mod tma;
+pub mod turns;
 pub mod wgmma;

@@ -2,7 +2,7 @@
 //! producer fills stages, consumers drain them.
 
 use super::mbarrier::{MBarrier, fence_init};
-use super::thread::Elected;
+use super::thread::{Elected, lane};
 pub use crate::layout::pipeline_state::PipelineState;
 
 /// The barriers of an `S`-stage ring: `full[s]` completes when stage `s`
@@ -78,9 +78,20 @@ impl<const S: usize> TmaPipeline<S> {
         self.full(state.index()).wait(state.phase());
     }
 
-    /// Consumer: one arrival saying this warp is done with the stage.
+    /// Consumer: one arrival saying the caller is done with the stage (for
+    /// rings initialized with one arrival per consumer thread).
     #[inline(always)]
     pub fn consumer_release(&self, state: PipelineState<S>) {
         self.empty(state.index()).arrive();
+    }
+
+    /// Consumer: the calling warp's one arrival, by its lane 0 (for rings
+    /// initialized with one arrival per consumer warp). Call it after a
+    /// warp-wide wait that covers every lane's use of the stage.
+    #[inline(always)]
+    pub fn warp_release(&self, state: PipelineState<S>) {
+        if lane() == 0 {
+            self.consumer_release(state);
+        }
     }
 }

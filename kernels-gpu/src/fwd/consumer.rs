@@ -13,13 +13,13 @@
 
 use super::scheduler::{ConsumerTiles, TileFeed};
 use super::softmax::OnlineSoftmax;
-use super::turns::Turns;
 use super::{HalfElem, KvRings, Smem, Work, epilogue};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem::Tile;
-use crate::arch::thread::{Warpgroup, lane};
+use crate::arch::thread::Warpgroup;
+use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
 use crate::layout::fragment::accumulator;
@@ -133,24 +133,30 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         self.issue_qk(s, state);
         turns.end(false);
         s.wait::<0>(self.wg);
-        self.release_k(state);
+        self.rings.k.warp_release(state);
         self.mask(s, n);
     }
 
-    /// Lets the producer refill the stage's K (one arrival per warp).
+    /// O += P·V of the stage's block on its own (nothing else in flight):
+    /// wait for V, issue in one turn (consumer 1 keeps the tile's `last`
+    /// one), wait, free V.
     #[inline(always)]
-    fn release_k(&self, state: PipelineState<S>) {
-        if lane() == 0 {
-            self.rings.k.consumer_release(state);
-        }
-    }
-
-    /// Lets the producer refill the stage's V (one arrival per warp).
-    #[inline(always)]
-    fn release_v(&self, state: PipelineState<S>) {
-        if lane() == 0 {
-            self.rings.v.consumer_release(state);
-        }
+    fn values_alone<const RO: usize, const KB: usize>(
+        &self,
+        turns: &Turns,
+        o: &mut Accumulator<RO>,
+        p: &[FragA<E>; KB],
+        state: PipelineState<S>,
+        last: bool,
+    ) where
+        Accumulator<RO>: Mma,
+    {
+        self.rings.v.consumer_wait(state);
+        turns.begin();
+        self.issue_pv(o, p, state);
+        turns.end(last);
+        o.wait::<0>(self.wg);
+        self.rings.v.warp_release(state);
     }
 }
 
@@ -213,9 +219,7 @@ pub(super) fn run<
         // The tile's GEMMs are done: the producer may load the next tile's
         // Q while this one's epilogue runs. (Releasing Q right after the
         // last S instead measured 9% slower at hdim 64, 8k.)
-        if lane() == 0 {
-            q_ring.consumer_release(q_state);
-        }
+        q_ring.warp_release(q_state);
         q_state.advance();
         let lse = softmax.finish(&mut o, p.scale);
         epilogue::store::<E, RO>(p, &w, &o, lse, c.q_row0, c.thread);
@@ -262,11 +266,11 @@ fn overlapped<
         c.issue_pv(o, &p, prev);
         turns.end(false);
         s.wait::<1>(c.wg); // S is done; P·V may still run
-        c.release_k(*state);
+        c.rings.k.warp_release(*state);
         c.mask(&mut s, n);
         let correction = softmax.scores(&mut s);
         o.wait::<0>(c.wg);
-        c.release_v(prev);
+        c.rings.v.warp_release(prev);
         OnlineSoftmax::rescale(o, correction);
         p = pack(&s);
         prev = *state;
@@ -274,12 +278,7 @@ fn overlapped<
     }
 
     // Epilogue of the loop: the last P·V.
-    c.rings.v.consumer_wait(prev);
-    turns.begin();
-    c.issue_pv(o, &p, prev);
-    turns.end(true);
-    o.wait::<0>(c.wg);
-    c.release_v(prev);
+    c.values_alone(turns, o, &p, prev, true);
 }
 
 /// S, wait, softmax, P·V, wait: the schedule without intra-warpgroup
@@ -309,12 +308,7 @@ fn plain<
         let correction = softmax.scores(&mut s);
         OnlineSoftmax::rescale(o, correction);
         let p: [FragA<E>; KB] = pack(&s);
-        c.rings.v.consumer_wait(*state);
-        turns.begin();
-        c.issue_pv(o, &p, *state);
-        turns.end(n == c.w.n_min);
-        o.wait::<0>(c.wg);
-        c.release_v(*state);
+        c.values_alone(turns, o, &p, *state, n == c.w.n_min);
         state.advance();
     }
 }

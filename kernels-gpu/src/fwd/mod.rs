@@ -17,7 +17,6 @@ mod epilogue;
 mod producer;
 mod scheduler;
 mod softmax;
-mod turns;
 
 pub(crate) use elem::HalfElem;
 

@@ -4,22 +4,21 @@
 
 use crate::abi::selftest::{PINGPONG_TILE_ROWS, PingpongParams};
 use crate::arch::elem::{Bf16, KMajor};
+use crate::arch::global::fetch_add_gpu;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::regs;
 use crate::arch::smem::{self, Tile};
-use crate::arch::sync::{NamedBarrier, arrive, sync, sync_block};
-use crate::arch::thread::{Warpgroup, elect_one, lane, trap, warp_index};
+use crate::arch::sync::sync_block;
+use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
 use crate::arch::tma;
+use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::layout::fragment::{a_operand_k16, accumulator};
-use core::arch::asm;
 
 type BTile = Tile<Bf16, PINGPONG_TILE_ROWS, 64, KMajor>;
 /// m64 n192: 96 registers per accumulator, two of them (even and odd tiles),
 /// plus 16 for A: more than the 168 a thread has before `setmaxnreg`.
 type Acc = Accumulator<96>;
-/// Both consumer warpgroups meet at each turn barrier.
-const CONSUMER_THREADS: u32 = 256;
 
 /// # Safety
 /// Launched with 384 threads and `pingpong_smem_bytes(S)` bytes of dynamic
@@ -91,35 +90,26 @@ fn consume<const S: usize>(
             unsafe { *p.a.as_mut_ptr().add(word as usize) }
         }))
     });
-    let (mine, other) = (
-        NamedBarrier::consumer_turn(me),
-        NamedBarrier::consumer_turn(1 - me),
-    );
-    if me == 1 {
-        arrive(other, CONSUMER_THREADS); // consumer 0 goes first
-    }
+    let turns = Turns::new(me, true); // consumer 0 goes first
     let (mut even, mut odd) = (Acc::zeroed(), Acc::zeroed());
     let mut state = PipelineState::<S>::consumer();
     for t in 0..p.tiles {
         ring.consumer_wait(state);
-        sync(mine, CONSUMER_THREADS);
+        turns.begin();
         if thread == 0 {
             log_turn(p, me, t);
         }
         // SAFETY: the stage holds tile t (consumer_wait).
         let tile = unsafe { BTile::at(stage(base, state.index())) };
-        // Consumer 1's last turn hands nothing on: no one syncs after it.
-        let hand_on = !(me == 1 && t + 1 == p.tiles);
+        let last = t + 1 == p.tiles;
         // Each branch names its accumulator: a runtime choice between two
         // register arrays would put both in local memory.
         if t % 2 == 0 {
-            gemm(wg, &mut even, &a, &tile, hand_on.then_some(other));
+            gemm(wg, &mut even, &a, &tile, &turns, last);
         } else {
-            gemm(wg, &mut odd, &a, &tile, hand_on.then_some(other));
+            gemm(wg, &mut odd, &a, &tile, &turns, last);
         }
-        if lane() == 0 {
-            ring.consumer_release(state);
-        }
+        ring.warp_release(state);
         state.advance();
     }
     store(p, thread, 2 * me, &even);
@@ -133,7 +123,8 @@ fn gemm(
     acc: &mut Acc,
     a: &[FragA<Bf16>; 4],
     tile: &BTile,
-    next: Option<NamedBarrier>,
+    turns: &Turns,
+    last: bool,
 ) {
     acc.fence_operands();
     wgmma::fence(wg);
@@ -141,9 +132,7 @@ fn gemm(
         acc.mma_rs_bf16(wg, *frag, tile.desc(step as u32), ScaleD::Accumulate);
     }
     wgmma::commit_group(wg);
-    if let Some(next) = next {
-        arrive(next, CONSUMER_THREADS);
-    }
+    turns.end(last);
     acc.wait::<0>(wg);
 }
 
@@ -164,14 +153,10 @@ fn store(p: &PingpongParams, thread: u32, block: u32, acc: &Acc) {
 /// Appends `(consumer, tile)` to the issue-order log.
 #[inline(always)]
 fn log_turn(p: &PingpongParams, consumer: u32, tile: u32) {
-    let slot: u32;
-    // SAFETY: an atomic add on the counter the host allocated.
+    // SAFETY: the counter the host allocated, touched only atomically;
+    // every slot it hands out is inside `order` (one per turn).
     unsafe {
-        asm!(
-            "atom.global.add.u32 {s}, [{c}], 1;",
-            s = out(reg32) slot,
-            c = in(reg64) p.order_len.address(),
-        );
+        let slot = fetch_add_gpu(p.order_len, 1);
         *p.order.as_mut_ptr().add(slot as usize) = (consumer << 16) | tile;
     }
 }

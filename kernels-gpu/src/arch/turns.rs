@@ -1,16 +1,16 @@
-//! Pingpong: the two consumer warpgroups take turns to issue their GEMMs on
+//! Pingpong: two consumer warpgroups take turns to issue their GEMMs on
 //! named barriers, so one's softmax runs while the other's GEMMs occupy the
 //! tensor cores (FA3 section 3.1). A turn is `begin` (wait for it), issue,
 //! `end` (hand it over). Both consumers issue the same number of times;
 //! consumer 1 hands the first turn to consumer 0 and keeps its last, so no
-//! arrival is left over when the kernel ends.
+//! arrival is left over at the end.
 
-use crate::arch::sync::{NamedBarrier, arrive, sync};
+use super::sync::{NamedBarrier, arrive, sync};
 
 /// Both consumer warpgroups meet at each turn barrier.
 const CONSUMER_THREADS: u32 = 256;
 
-pub(super) struct Turns {
+pub struct Turns {
     mine: NamedBarrier,
     other: NamedBarrier,
     me: u32,
