@@ -10,6 +10,7 @@ pub mod fragment;
 pub mod global;
 mod intrinsics;
 pub mod mbarrier;
+pub mod mma_elem;
 pub mod pipeline;
 pub mod regs;
 pub mod smem;

@@ -5,6 +5,7 @@ use crate::abi::selftest::{GEMM_MAX_K, GemmParams, gemm_smem_layout};
 use crate::abi::{GlobalPtr, TensorMap};
 use crate::arch::elem::{Bf16, E4m3, Element, F16, KMajor, Major, MnMajor};
 use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
+use crate::arch::mma_elem::MmaElem;
 use crate::arch::smem::{self, SmemDesc, Tile};
 use crate::arch::thread::{Elected, Warpgroup, trap};
 use crate::arch::tma;
@@ -16,114 +17,74 @@ pub(crate) type BK<E, const N: u32> = Tile<E, N, GEMM_MAX_K, KMajor>;
 /// B as a K x N MN-major tile.
 pub(crate) type BMn<E, const N: u32> = Tile<E, GEMM_MAX_K, N, MnMajor>;
 
-/// An element type the GEMM self-test runs with B of major `MB`.
-pub(crate) trait GemmElem<MB: Major>: Element + Sized {
-    /// K elements per wgmma.
-    const K_STEP: u32;
-    fn ss<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: SmemDesc<KMajor>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma;
-    fn rs<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: FragA<Self>,
-        b: SmemDesc<MB>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma;
+/// An element type the GEMM self-test runs with B of major `MB`: its wgmma
+/// (`MmaElem`) and how a thread loads its A fragment from global memory.
+pub(crate) trait GemmElem<MB: Major>: MmaElem<MB> {
     /// This thread's A fragment of k-step `step` from row-major A (64 x k).
     fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self>;
 }
 
-// The 16-bit types differ only in which wgmma they issue.
-macro_rules! sixteen_bit {
-    ($elem:ty, $ss:ident, $rs:ident) => {
-        impl<MB: Major> GemmElem<MB> for $elem {
-            const K_STEP: u32 = 16;
-            #[inline(always)]
-            fn ss<const R: usize>(
-                acc: &mut Accumulator<R>,
-                wg: &Warpgroup,
-                a: SmemDesc<KMajor>,
-                b: SmemDesc<MB>,
-                s: ScaleD,
-            ) where
-                Accumulator<R>: Mma,
-            {
-                acc.$ss(wg, a, b, s);
-            }
-            #[inline(always)]
-            fn rs<const R: usize>(
-                acc: &mut Accumulator<R>,
-                wg: &Warpgroup,
-                a: FragA<Self>,
-                b: SmemDesc<MB>,
-                s: ScaleD,
-            ) where
-                Accumulator<R>: Mma,
-            {
-                acc.$rs(wg, a, b, s);
-            }
-            #[inline(always)]
-            fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-                FragA::new(core::array::from_fn(|reg| {
-                    let (row, col) = a_operand_k16(thread, reg as u32);
-                    // SAFETY: inside the 64 x k matrix (launch contract).
-                    unsafe {
-                        *a.as_mut_ptr()
-                            .add(((row * k + step * 16 + col) / 2) as usize)
-                    }
-                }))
-            }
+/// For each A register, the 32-bit word of row-major A holding its
+/// `(row, col)` (from `layout`) at k-step `step`.
+#[inline(always)]
+fn fragment_words<E: Element>(
+    a: GlobalPtr<u32>,
+    k: u32,
+    thread: u32,
+    step: u32,
+    k_step: u32,
+    layout: fn(u32, u32) -> (u32, u32),
+) -> FragA<E> {
+    let per_word = 4 / E::BYTES;
+    FragA::new(core::array::from_fn(|reg| {
+        let (row, col) = layout(thread, reg as u32);
+        // SAFETY: inside the 64 x k matrix (launch contract).
+        unsafe {
+            *a.as_mut_ptr()
+                .add(((row * k + step * k_step + col) / per_word) as usize)
         }
-    };
+    }))
 }
-sixteen_bit!(Bf16, mma_ss_bf16, mma_rs_bf16);
-sixteen_bit!(F16, mma_ss_f16, mma_rs_f16);
 
-// FP8 wgmma reads both operands K-major only: no MN-major impl exists, so an
-// MN-major FP8 GEMM does not compile.
-impl GemmElem<KMajor> for E4m3 {
-    const K_STEP: u32 = 32;
-    #[inline(always)]
-    fn ss<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: SmemDesc<KMajor>,
-        b: SmemDesc<KMajor>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_ss_e4m3(wg, a, b, s);
-    }
-    #[inline(always)]
-    fn rs<const R: usize>(
-        acc: &mut Accumulator<R>,
-        wg: &Warpgroup,
-        a: FragA<Self>,
-        b: SmemDesc<KMajor>,
-        s: ScaleD,
-    ) where
-        Accumulator<R>: Mma,
-    {
-        acc.mma_rs_e4m3(wg, a, b, s);
-    }
+impl<MB: Major> GemmElem<MB> for Bf16 {
     #[inline(always)]
     fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-        FragA::new(core::array::from_fn(|reg| {
-            let (row, col) = a_operand_k32(thread, reg as u32);
-            // SAFETY: inside the 64 x k matrix (launch contract).
-            unsafe {
-                *a.as_mut_ptr()
-                    .add(((row * k + step * 32 + col) / 4) as usize)
-            }
-        }))
+        fragment_words(
+            a,
+            k,
+            thread,
+            step,
+            <Self as MmaElem<MB>>::K_STEP,
+            a_operand_k16,
+        )
+    }
+}
+
+impl<MB: Major> GemmElem<MB> for F16 {
+    #[inline(always)]
+    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
+        fragment_words(
+            a,
+            k,
+            thread,
+            step,
+            <Self as MmaElem<MB>>::K_STEP,
+            a_operand_k16,
+        )
+    }
+}
+
+impl GemmElem<KMajor> for E4m3 {
+    #[inline(always)]
+    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
+        fragment_words(
+            a,
+            k,
+            thread,
+            step,
+            <Self as MmaElem<KMajor>>::K_STEP,
+            a_operand_k32,
+        )
     }
 }
 
