@@ -2,7 +2,7 @@
 
 use super::args::{BackwardInputs, GradientsInto, Varlen};
 use super::cpu::{self, LseLayout};
-use super::device::{Backend, Device, Precision, fixed_seqlens};
+use super::device::{Backend, Device, fixed_seqlens};
 use super::element::AttentionElement;
 use super::options::AttentionOptions;
 use super::owned::Gradients;
@@ -216,11 +216,8 @@ impl Device {
             return Ok(());
         };
         match self.backend {
-            Backend::Cpu(Precision::F32) => {
-                cpu::backward_into::<f32, T, R, L>(&checked, inputs, into, &grads, layout)
-            }
-            Backend::Cpu(Precision::F64) => {
-                cpu::backward_into::<f64, T, R, L>(&checked, inputs, into, &grads, layout)
+            Backend::Cpu(precision) => {
+                cpu::backward_into(precision, &checked, inputs, into, &grads, layout)
             }
             Backend::Gpu(_) => Err(Error::Unsupported {
                 feature: gpu_feature,

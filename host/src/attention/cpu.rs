@@ -2,6 +2,7 @@
 //! runs the reference, and writes the results back into the views.
 
 use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
+use super::device::Precision;
 use super::element::Real;
 use super::layout::Checked;
 use super::strided::{gather, scatter};
@@ -145,8 +146,27 @@ pub(crate) fn forward_rows<T: Real, A: Acc, const R: usize>(
     Ok(forward::forward(&checked.problem, &q, &k, &v))
 }
 
-/// The forward of checked views, written into `into`.
-pub(crate) fn forward_into<A: Acc, T: Real, O: Real, const R: usize, const L: usize>(
+/// The forward of checked views in `precision`, written into `into`.
+pub(crate) fn forward_into<T: Real, O: Real, const R: usize, const L: usize>(
+    precision: Precision,
+    checked: &CheckedForward<R>,
+    qkv: &Qkv<'_, T, R>,
+    descale: Option<&Fp8Descale<'_>>,
+    into: ForwardInto<'_, O, R, L>,
+    outputs: &CheckedOutputs<R, L>,
+    lse_layout: LseLayout,
+) -> Result<()> {
+    match precision {
+        Precision::F32 => {
+            forward_into_in::<f32, T, O, R, L>(checked, qkv, descale, into, outputs, lse_layout)
+        }
+        Precision::F64 => {
+            forward_into_in::<f64, T, O, R, L>(checked, qkv, descale, into, outputs, lse_layout)
+        }
+    }
+}
+
+fn forward_into_in<A: Acc, T: Real, O: Real, const R: usize, const L: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
     descale: Option<&Fp8Descale<'_>>,
@@ -160,9 +180,27 @@ pub(crate) fn forward_into<A: Acc, T: Real, O: Real, const R: usize, const L: us
     write("lse", &mut into.lse, &outputs.lse, &lse)
 }
 
-/// The backward of checked views (FA3 semantics: `out` and `lse` as given),
-/// written into `into`.
-pub(crate) fn backward_into<A: Acc, T: Real, const R: usize, const L: usize>(
+/// The backward of checked views in `precision` (FA3 semantics: `out` and
+/// `lse` as given), written into `into`.
+pub(crate) fn backward_into<T: Real, const R: usize, const L: usize>(
+    precision: Precision,
+    checked: &CheckedBackward<R, L>,
+    inputs: &BackwardInputs<'_, T, R, L>,
+    into: GradientsInto<'_, T, R>,
+    grads: &[Checked<R>; 3],
+    lse_layout: LseLayout,
+) -> Result<()> {
+    match precision {
+        Precision::F32 => {
+            backward_into_in::<f32, T, R, L>(checked, inputs, into, grads, lse_layout)
+        }
+        Precision::F64 => {
+            backward_into_in::<f64, T, R, L>(checked, inputs, into, grads, lse_layout)
+        }
+    }
+}
+
+fn backward_into_in<A: Acc, T: Real, const R: usize, const L: usize>(
     checked: &CheckedBackward<R, L>,
     inputs: &BackwardInputs<'_, T, R, L>,
     mut into: GradientsInto<'_, T, R>,

@@ -3,7 +3,7 @@
 
 use super::args::{ForwardInto, Fp8Descale, Qkv, Varlen};
 use super::cpu::{self, LseLayout};
-use super::device::{Backend, Device, Precision, fixed_seqlens};
+use super::device::{Backend, Device, fixed_seqlens};
 use super::element::AttentionElement;
 use super::gpu_forward::{self, Schedule};
 use super::options::AttentionOptions;
@@ -128,11 +128,8 @@ impl Device {
         };
         let layout = LseLayout::BatchHeadSeq;
         match self.backend {
-            Backend::Cpu(Precision::F32) => {
-                cpu::forward_into::<f32, _, _, 4, 3>(&checked, &qkv, None, into, &outputs, layout)
-            }
-            Backend::Cpu(Precision::F64) => {
-                cpu::forward_into::<f64, _, _, 4, 3>(&checked, &qkv, None, into, &outputs, layout)
+            Backend::Cpu(precision) => {
+                cpu::forward_into(precision, &checked, &qkv, None, into, &outputs, layout)
             }
             Backend::Gpu(ref gpu) => {
                 gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs, schedule)
@@ -201,11 +198,8 @@ impl Device {
         };
         let layout = LseLayout::HeadToken;
         match self.backend {
-            Backend::Cpu(Precision::F32) => {
-                cpu::forward_into::<f32, _, _, 3, 2>(&checked, &qkv, None, into, &outputs, layout)
-            }
-            Backend::Cpu(Precision::F64) => {
-                cpu::forward_into::<f64, _, _, 3, 2>(&checked, &qkv, None, into, &outputs, layout)
+            Backend::Cpu(precision) => {
+                cpu::forward_into(precision, &checked, &qkv, None, into, &outputs, layout)
             }
             Backend::Gpu(_) => Err(Error::Unsupported {
                 feature: "GPU varlen forward",
@@ -255,12 +249,9 @@ impl Device {
         };
         let (descale, layout) = (Some(descale), LseLayout::BatchHeadSeq);
         match self.backend {
-            Backend::Cpu(Precision::F32) => cpu::forward_into::<f32, _, _, 4, 3>(
-                &checked, &qkv, descale, into, &outputs, layout,
-            ),
-            Backend::Cpu(Precision::F64) => cpu::forward_into::<f64, _, _, 4, 3>(
-                &checked, &qkv, descale, into, &outputs, layout,
-            ),
+            Backend::Cpu(precision) => {
+                cpu::forward_into(precision, &checked, &qkv, descale, into, &outputs, layout)
+            }
             Backend::Gpu(_) => Err(Error::Unsupported {
                 feature: "GPU FP8 forward",
             }),
