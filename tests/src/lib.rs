@@ -76,3 +76,28 @@ pub fn normal(rng: &mut impl Rng, len: usize) -> Vec<f32> {
 pub fn reduced() -> bool {
     std::env::var_os("FA3_TEST_REDUCED").is_some()
 }
+
+/// The CPU backend's forward, then its backward from that forward's `out`
+/// and `lse`: what a training step computes.
+pub fn cpu_forward_backward<'a, T: fa3::AttentionElement>(
+    qkv: fa3::Qkv<'a, T, 4>,
+    dout: fa3::Tensor<'a, T, 4>,
+    options: &fa3::AttentionOptions,
+) -> (fa3::ForwardOutput<T, 4, 3>, fa3::Gradients<T, 4>) {
+    let device = fa3::Device::cpu();
+    let fwd = device.forward(qkv, options).unwrap();
+    let grads = device
+        .backward(
+            fa3::BackwardInputs {
+                q: qkv.q,
+                k: qkv.k,
+                v: qkv.v,
+                out: fwd.out.view(),
+                lse: fwd.lse.view(),
+                dout,
+            },
+            options,
+        )
+        .unwrap();
+    (fwd, grads)
+}

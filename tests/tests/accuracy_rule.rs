@@ -3,9 +3,10 @@
 //! the f32 reference, plus f32 noise — what GPU results will be held to.
 
 use fa3::reference::{self, Precision};
-use fa3::{AttentionElement, BackwardInputs, Device, Real, Tensor, bf16, f16};
+use fa3::{AttentionElement, Device, Real, Tensor, bf16, f16};
 use fa3_tests::accuracy::{assert_accurate, check};
 use fa3_tests::cases::{self, Case};
+use fa3_tests::cpu_forward_backward;
 
 fn case(
     seqlen_q: usize,
@@ -41,21 +42,7 @@ fn check_case<T: AttentionElement + Into<f64>>(case: &Case) {
     let naive = reference::naive_forward(qkv, &options).unwrap();
     let naive_grads = reference::naive_backward(qkv, dout, &options).unwrap();
 
-    let device = Device::cpu();
-    let fwd = device.forward(qkv, &options).unwrap();
-    let grads = device
-        .backward(
-            BackwardInputs {
-                q: qkv.q,
-                k: qkv.k,
-                v: qkv.v,
-                out: fwd.out.view(),
-                lse: fwd.lse.view(),
-                dout,
-            },
-            &options,
-        )
-        .unwrap();
+    let (fwd, grads) = cpu_forward_backward(qkv, dout, &options);
     let softcap = case.softcap > 0.0;
     let host = |t: &fa3::OwnedTensor<T, 4>| t.as_host().unwrap().to_vec();
     let reports = [

@@ -3,8 +3,8 @@
 //! backend.
 
 use fa3::reference::{self, Precision};
-use fa3::{AttentionOptions, BackwardInputs, Device, Qkv, Tensor, bf16};
-use fa3_tests::seeded_f32;
+use fa3::{AttentionOptions, Qkv, Tensor, bf16};
+use fa3_tests::{cpu_forward_backward, seeded_f32};
 
 const HEADS: usize = 2;
 const D: usize = 8;
@@ -58,21 +58,7 @@ fn check(seqlen_q: usize, seqlen_k: usize, options: &AttentionOptions, masked: &
         .chain(&naive_grads.dv);
     assert!(all.map(|x| x.to_f32()).all(f32::is_finite));
 
-    let device = Device::cpu();
-    let fwd = device.forward(qkv, options).unwrap();
-    let grads = device
-        .backward(
-            BackwardInputs {
-                q: qkv.q,
-                k: qkv.k,
-                v: qkv.v,
-                out: fwd.out.view(),
-                lse: fwd.lse.view(),
-                dout,
-            },
-            options,
-        )
-        .unwrap();
+    let (fwd, grads) = cpu_forward_backward(qkv, dout, options);
     let (out, lse) = (fwd.out.as_host().unwrap(), fwd.lse.as_host().unwrap());
     let dq = grads.dq.as_host().unwrap();
     for &i in masked {
