@@ -30,6 +30,26 @@ fn untouched(gpu: &Gpu, buffer: &DeviceBuffer<bf16>) -> bool {
     gpu.download(buffer).unwrap().iter().all(|x| x.is_nan())
 }
 
+/// The error of a forward into device `out` and `lse` that must fail.
+fn forward_error(
+    device: &Device,
+    qkv: Qkv<'_, bf16, 4>,
+    out: &mut DeviceBuffer<bf16>,
+    lse: &mut DeviceBuffer<f32>,
+    options: &AttentionOptions,
+) -> Error {
+    device
+        .forward_into(
+            qkv,
+            ForwardInto {
+                out: TensorMut::device(out, SHAPE),
+                lse: TensorMut::device(lse, LSE),
+            },
+            options,
+        )
+        .unwrap_err()
+}
+
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn misaligned_device_tensors_are_rejected() {
@@ -42,20 +62,17 @@ fn misaligned_device_tensors_are_rejected() {
     let good = Tensor::device(&x, SHAPE);
     // One bf16 in: a 2-byte aligned base.
     let shifted = Tensor::device(&x, SHAPE).with_offset(1);
-    let err = device
-        .forward_into(
-            Qkv {
-                q: shifted,
-                k: good,
-                v: good,
-            },
-            ForwardInto {
-                out: TensorMut::device(&mut out, SHAPE),
-                lse: TensorMut::device(&mut lse, LSE),
-            },
-            &AttentionOptions::new(),
-        )
-        .unwrap_err();
+    let err = forward_error(
+        &device,
+        Qkv {
+            q: shifted,
+            k: good,
+            v: good,
+        },
+        &mut out,
+        &mut lse,
+        &AttentionOptions::new(),
+    );
     assert!(
         matches!(err, Error::Misaligned { tensor: "q", .. }),
         "{err}"
@@ -63,20 +80,17 @@ fn misaligned_device_tensors_are_rejected() {
     // A head stride of 65 elements: 130 bytes.
     let y = gpu.upload(&ones(4 * 2 * 65 + 8)).unwrap();
     let odd = Tensor::device(&y, SHAPE).with_strides([4 * 2 * 65, 2 * 65, 65, 1]);
-    let err = device
-        .forward_into(
-            Qkv {
-                q: good,
-                k: odd,
-                v: good,
-            },
-            ForwardInto {
-                out: TensorMut::device(&mut out, SHAPE),
-                lse: TensorMut::device(&mut lse, LSE),
-            },
-            &AttentionOptions::new(),
-        )
-        .unwrap_err();
+    let err = forward_error(
+        &device,
+        Qkv {
+            q: good,
+            k: odd,
+            v: good,
+        },
+        &mut out,
+        &mut lse,
+        &AttentionOptions::new(),
+    );
     assert!(
         matches!(err, Error::Misaligned { tensor: "k", .. }),
         "{err}"
@@ -125,20 +139,17 @@ fn a_gpu_backend_rejects_host_tensors() {
     let mut out = poisoned(gpu, n);
     let mut lse = gpu.upload(&[f32::NAN; 8]).unwrap();
     let t = Tensor::device(&x, SHAPE);
-    let err = device
-        .forward_into(
-            Qkv {
-                q: t,
-                k: t,
-                v: Tensor::host(&host, SHAPE),
-            },
-            ForwardInto {
-                out: TensorMut::device(&mut out, SHAPE),
-                lse: TensorMut::device(&mut lse, LSE),
-            },
-            &AttentionOptions::new(),
-        )
-        .unwrap_err();
+    let err = forward_error(
+        &device,
+        Qkv {
+            q: t,
+            k: t,
+            v: Tensor::host(&host, SHAPE),
+        },
+        &mut out,
+        &mut lse,
+        &AttentionOptions::new(),
+    );
     assert!(
         matches!(err, Error::WrongMemory { tensor: "v", .. }),
         "{err}"
@@ -167,16 +178,13 @@ fn gpu_entry_points_without_a_kernel_say_so() {
     let mut lse = gpu.upload(&[f32::NAN; 8]).unwrap();
     // The forward has its kernel (gpu_forward.rs checks its results); a
     // softcap is the one option it does not take yet.
-    let err = device
-        .forward_into(
-            Qkv { q: t, k: t, v: t },
-            ForwardInto {
-                out: TensorMut::device(&mut out, SHAPE),
-                lse: TensorMut::device(&mut lse, LSE),
-            },
-            &options.softcap(30.0),
-        )
-        .unwrap_err();
+    let err = forward_error(
+        &device,
+        Qkv { q: t, k: t, v: t },
+        &mut out,
+        &mut lse,
+        &options.softcap(30.0),
+    );
     unsupported(err, "GPU forward with softcap");
     assert!(untouched(gpu, &out));
 
