@@ -13,7 +13,7 @@
 
 use super::scheduler::{ConsumerTiles, TileFeed};
 use super::softmax::OnlineSoftmax;
-use super::{HalfElem, KvRings, Smem, Work, epilogue};
+use super::{HalfElem, KvRings, Smem, Work, epilogue, mask_spec};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
@@ -21,6 +21,7 @@ use crate::arch::smem::Tile;
 use crate::arch::thread::Warpgroup;
 use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
+use crate::attn::mask::Band;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
 use crate::layout::fragment::accumulator;
 
@@ -28,6 +29,8 @@ use crate::layout::fragment::accumulator;
 struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
     wg: &'a Warpgroup,
     w: &'a Work,
+    /// The launch's mask in the form the per-score test uses.
+    band: Band,
     mem: &'a Smem,
     rings: &'a KvRings<S>,
     q: Tile<E, BLOCK_M, D, KMajor>,
@@ -104,7 +107,7 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
     {
         let (lo, hi) = self.w.unmasked;
         if n < lo || n >= hi {
-            let (key0, band, thread, q_row0) = (n * N, self.w.band, self.thread, self.q_row0);
+            let (key0, band, thread, q_row0) = (n * N, self.band, self.thread, self.q_row0);
             s.update(|reg, x| {
                 let (r, c) = accumulator(thread, reg);
                 if band.visible(q_row0 + r, key0 + c) {
@@ -190,6 +193,7 @@ pub(super) fn run<
     Accumulator<RO>: Mma,
 {
     let first_row = ROWS_PER_CONSUMER * me;
+    let band = mask_spec(p).band();
     let mut q_state = PipelineState::<1>::consumer();
     let mut state = PipelineState::<S>::consumer();
     let mut tiles = ConsumerTiles::<N>::new(p, feed);
@@ -197,6 +201,7 @@ pub(super) fn run<
         let c = Consumer::<E, D, N, S> {
             wg,
             w: &w,
+            band,
             mem,
             rings,
             // SAFETY: Q's region (smem_layout), 1024-byte aligned.

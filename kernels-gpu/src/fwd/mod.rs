@@ -28,7 +28,7 @@ use crate::arch::sync::sync_block;
 use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
-use crate::attn::mask::{Band, MaskSpec};
+use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, is_tiling, smem_layout,
 };
@@ -42,8 +42,6 @@ pub(crate) struct Work {
     pub head: u32,
     pub kv_head: u32,
     pub batch: u32,
-    /// The mask in the form the per-score test uses.
-    pub band: Band,
     /// Key blocks that need no mask (`attn::blocks::unmasked_blocks`).
     pub unmasked: (u32, u32),
     /// Key blocks `[n_min, n_max)`, visited from the last down (the masked
@@ -57,12 +55,7 @@ impl Work {
     #[inline(always)]
     pub fn of_tile<const N: u32>(p: &FwdParams, i: u32) -> Self {
         let tile = p.order.tile(i);
-        let spec = MaskSpec {
-            seqlen_q: p.seqlen_q,
-            seqlen_k: p.seqlen_k,
-            left: p.window_left,
-            right: p.window_right,
-        };
+        let spec = mask_spec(p);
         let m_start = tile.m_block * BLOCK_M;
         let (n_min, n_max) = key_blocks(&spec, m_start, BLOCK_M, N);
         Self {
@@ -70,11 +63,21 @@ impl Work {
             head: tile.head,
             kv_head: tile.head / p.heads_per_kv,
             batch: tile.batch,
-            band: spec.band(),
             unmasked: unmasked_blocks(&spec, m_start, BLOCK_M, N),
             n_min,
             n_max,
         }
+    }
+}
+
+/// The launch's mask (the same for every tile).
+#[inline(always)]
+pub(crate) fn mask_spec(p: &FwdParams) -> MaskSpec {
+    MaskSpec {
+        seqlen_q: p.seqlen_q,
+        seqlen_k: p.seqlen_k,
+        left: p.window_left,
+        right: p.window_right,
     }
 }
 
