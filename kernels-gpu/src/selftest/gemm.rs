@@ -46,33 +46,19 @@ fn fragment_words<E: Element>(
     }))
 }
 
-impl<MB: Major> GemmElem<MB> for Bf16 {
-    #[inline(always)]
-    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-        fragment_words(
-            a,
-            k,
-            thread,
-            step,
-            <Self as MmaElem<MB>>::K_STEP,
-            a_operand_k16,
-        )
-    }
+// The 16-bit types share the k16 A-operand layout.
+macro_rules! k16_gemm_elem {
+    ($($elem:ty),*) => {$(
+        impl<MB: Major> GemmElem<MB> for $elem {
+            #[inline(always)]
+            fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
+                let k_step = <Self as MmaElem<MB>>::K_STEP;
+                fragment_words(a, k, thread, step, k_step, a_operand_k16)
+            }
+        }
+    )*};
 }
-
-impl<MB: Major> GemmElem<MB> for F16 {
-    #[inline(always)]
-    fn fragment(a: GlobalPtr<u32>, k: u32, thread: u32, step: u32) -> FragA<Self> {
-        fragment_words(
-            a,
-            k,
-            thread,
-            step,
-            <Self as MmaElem<MB>>::K_STEP,
-            a_operand_k16,
-        )
-    }
-}
+k16_gemm_elem!(Bf16, F16);
 
 impl GemmElem<KMajor> for E4m3 {
     #[inline(always)]
