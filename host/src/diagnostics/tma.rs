@@ -77,7 +77,7 @@ pub fn tma_round_trip<T: TmaElement>(gpu: &Gpu, case: &TmaCase<'_, T>) -> Result
         });
     }
     let box_bytes = case.box_dims.iter().map(|&b| u64::from(b)).product::<u64>() * elem;
-    if box_bytes % 1024 != 0 || box_bytes > 64 * 1024 {
+    if !box_bytes.is_multiple_of(1024) || box_bytes > 64 * 1024 {
         return Err(Error::InvalidArgument {
             argument: "box_dims",
             problem: format!(

@@ -156,7 +156,7 @@ fn check_view(view: &TmaView<'_>, elem: u64, base: u64, available: u64) -> Resul
             view.strides_bytes.len()
         ));
     }
-    if base % 16 != 0 {
+    if !base.is_multiple_of(16) {
         return fail(format!("base address {base:#x} is not 16-byte aligned"));
     }
     if let Some(d) = view.dims.iter().find(|&&d| d == 0 || d > 1 << 32) {
@@ -165,7 +165,7 @@ fn check_view(view: &TmaView<'_>, elem: u64, base: u64, available: u64) -> Resul
     // TMA stores write whole 16-byte chunks: with a 300-byte fp8 row the
     // bytes up to 304 were written too (measured on an H200). A row that ends
     // inside a chunk would let a store clobber what follows it.
-    if (view.dims[0] * elem) % 16 != 0 {
+    if !(view.dims[0] * elem).is_multiple_of(16) {
         return fail(format!(
             "rows of {} bytes; the innermost extent must be a multiple of 16 bytes",
             view.dims[0] * elem
