@@ -1,5 +1,7 @@
 //! `cargo xtask bench [ARGS]`: builds `fa3-bench` in release and runs it
-//! with ARGS (the bundle's `run.sh bench` runs the same binary).
+//! with ARGS, and with the official FA3 wheels of `../shared/peers` when
+//! they are there and ARGS name no `--peer-wheels` (the bundle's `run.sh
+//! bench` runs the same binary with the wheels it carries).
 
 use crate::cmd::{self, Result};
 use crate::tools;
@@ -28,8 +30,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Err(format!("building fa3-bench failed ({status})").into());
     }
     let exe = cmd::target_dir().join("release").join("fa3-bench");
-    let status = Command::new(&exe)
-        .args(&args.args)
+    let mut bench = Command::new(&exe);
+    bench.args(&args.args);
+    let chosen = |flag: &str| args.args.iter().any(|a| a.starts_with(flag));
+    if let Some(wheels) = cmd::default_peer_wheels().filter(|_| !chosen("--peer-wheels")) {
+        bench.arg("--peer-wheels").arg(wheels);
+    }
+    let status = bench
         .status()
         .map_err(|e| format!("could not start {}: {e}", exe.display()))?;
     Ok(status

@@ -19,6 +19,14 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
+/// The official FA3 wheels the benchmark installs for its peers, when
+/// present: `../shared/peers` beside the workspace (its README says where
+/// they come from).
+pub fn default_peer_wheels() -> Option<PathBuf> {
+    let dir = workspace().join("..").join("shared").join("peers");
+    dir.is_dir().then_some(dir)
+}
+
 /// The cargo that runs xtask (the workspace's nightly).
 pub fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

@@ -36,8 +36,9 @@ enum Command {
     /// Per-kernel registers, spills, shared memory, barriers, ptxas warnings
     /// and a SASS instruction histogram.
     Inspect(inspect::Args),
-    /// Build fa3-bench in release and run it: fa3 against PyTorch SDPA and
-    /// the cuBLAS GEMM ceiling on GPU 0 (`cargo xtask bench -- --help`).
+    /// Build fa3-bench in release and run it: fa3 against the official FA3,
+    /// PyTorch SDPA and the cuBLAS GEMM ceiling on GPU 0 (`cargo xtask bench
+    /// -- --help`).
     Bench(bench::Args),
 }
 

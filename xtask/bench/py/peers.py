@@ -1,4 +1,5 @@
-"""fa3-bench's peer helper: PyTorch SDPA backends and the cuBLAS GEMM rate.
+"""fa3-bench's peer helper: the official FlashAttention-3, PyTorch SDPA
+backends and the cuBLAS GEMM rate.
 
 fa3-bench runs this with `python3 -c` and talks to it over pipes: one JSON
 request per line on stdin, one JSON reply per line on stdout. Requests:
@@ -9,17 +10,31 @@ request per line on stdin, one JSON reply per line on stdout. Requests:
    "batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim",
    "dtype": "bf16" | "fp16", "causal": bool, "pass": "fwd" | "bwd" | "fwdbwd",
    "reps": N, "warmup": N}
+  {"op": "fa3", ...}      the same fields; FA3's `hopper/` build `fa3_fwd`
+                          through PyTorch (forward, bf16 and fp8)
+  {"op": "fa3_jax", ...}  the same fields; FA3's build in
+                          `dew-flash-attn-cu13` through JAX (forward and
+                          backward, bf16 and fp16)
 
 Replies: {"ok": true, "median_ms", "min_ms", "max_ms", ...} or
 {"ok": false, "missing": reason} (not available here) or
 {"ok": false, "wrong": reason} (ran, failed its check). Needs only torch;
-without it, or without a GPU, every request is answered as missing.
+without it, or without a GPU, every request is answered as missing. The
+FA3 builds are imported on first use; one that is not importable makes its
+requests missing, with the reason.
 """
 
+import importlib.metadata
 import json
+import math
+import os
 import statistics
 import sys
+import time
 import warnings
+
+# JAX must leave the GPU's memory to fa3-rs and torch (read at its import).
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 try:
     import torch
@@ -41,6 +56,12 @@ BACKENDS = {
     "efficient": "EFFICIENT_ATTENTION",
 }
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+# The JAX peer is timed as groups of back-to-back calls of at least this
+# long each (JAX has no CUDA events on its stream): dispatch is asynchronous,
+# so a group's wall time over its calls is the GPU time of one call.
+GROUP_MS = 20.0
+# FP8: P is rounded to e4m3 (relative error up to 2^-4) and out to bf16 (2^-8).
+FP8_BOUND = 2.0**-4 + 2.0**-8
 
 
 def missing(reason):
@@ -66,6 +87,8 @@ def versions(_request):
     if reason:
         return {"ok": False, "missing": reason, "python": python}
     cudnn = torch.backends.cudnn.version()
+    _, fa3_missing = fa3_interface()
+    _, fa3_jax_missing = fa3_jax_modules()
     return {
         "ok": True,
         "python": python,
@@ -73,7 +96,56 @@ def versions(_request):
         "cuda": torch.version.cuda,
         "cudnn": None if cudnn is None else str(cudnn),
         "gpu": torch.cuda.get_device_name(0),
+        "fa3": None if fa3_missing else f"fa3_fwd {package_version('fa3_fwd')} (PyTorch)",
+        "fa3_missing": fa3_missing,
+        "fa3_jax": None
+        if fa3_jax_missing
+        else f"dew-flash-attn-cu13 {package_version('dew-flash-attn-cu13')} "
+        f"(JAX {package_version('jax')})",
+        "fa3_jax_missing": fa3_jax_missing,
     }
+
+
+def package_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
+_imports = {}
+
+
+def imported(name, load):
+    """`load()` once: (module, None), or (None, why it failed)."""
+    if name not in _imports:
+        try:
+            _imports[name] = (load(), None)
+        except Exception as e:  # ImportError, OSError of a missing library, ...
+            _imports[name] = (None, f"{name} is not importable ({type(e).__name__}: {first_line(e)})")
+    return _imports[name]
+
+
+def fa3_interface():
+    """FA3's PyTorch interface (`fa3_fwd` wheel)."""
+    import importlib
+
+    return imported("fa3_fwd_interface", lambda: importlib.import_module("fa3_fwd_interface"))
+
+
+def load_dew():
+    # Its FA3 library needs libcudart.so.13, which torch loads with CUDA.
+    torch.zeros(1, device="cuda")
+    import jax
+    import dew_flash_attn
+
+    jax.devices("gpu")  # raises when JAX has no CUDA backend
+    return jax, dew_flash_attn
+
+
+def fa3_jax_modules():
+    """(jax, dew_flash_attn) of the `dew-flash-attn-cu13` wheel."""
+    return imported("dew_flash_attn", load_dew)
 
 
 _flush = []
@@ -141,23 +213,41 @@ def attention_math(q, k, v, causal):
     return torch.softmax(scores.float(), dim=-1).to(q.dtype) @ v
 
 
+def sample_rows(request):
+    return min(SAMPLE_ROWS, request["seqlen_q"], request["seqlen_k"])
+
+
+def pick_sample(request, q, k, v, dout, out, dq):
+    """The checked part of (batch, heads, seqlen, dim) tensors: batch 0, the
+    query heads of kv head 0, the last rows of the queries, all keys."""
+    group = request["heads_q"] // request["heads_kv"]
+    rows = sample_rows(request)
+
+    def pick_q(x):
+        return None if x is None else x[:1, :group, -rows:].detach()
+
+    return [pick_q(q), k[:1, :1].detach(), v[:1, :1].detach(), pick_q(dout), pick_q(out), pick_q(dq)]
+
+
+def sample_place(request):
+    group = request["heads_q"] // request["heads_kv"]
+    return f"batch 0, query heads 0..{group} (kv head 0), last {sample_rows(request)} query rows"
+
+
 def check(request, q, k, v, dout, out, dq):
     """FA3's rule on a sample: max|got - ref| <= 2 max|naive - ref| + 1e-5,
-    ref in fp32, naive in the inputs' precision. Returns (ok, text)."""
-    group = request["heads_q"] // request["heads_kv"]
-    rows = min(SAMPLE_ROWS, request["seqlen_q"], request["seqlen_k"])
-    pick_q = lambda x: x[:1, :group, -rows:].detach()  # noqa: E731
-    pick_kv = lambda x: x[:1, :1].detach()  # noqa: E731
-    got = {"out": pick_q(out)}
+    ref in fp32, naive in the inputs' precision. Takes the samples of
+    `pick_sample`; `dq` None for a forward. Returns (ok, text)."""
+    got = {"out": out}
     if dq is not None:
-        got["dq"] = pick_q(dq)
+        got["dq"] = dq
     results = {}
     for name, dtype in (("ref", torch.float32), ("naive", q.dtype)):
-        qs = pick_q(q).to(dtype).requires_grad_(dq is not None)
-        o = attention_math(qs, pick_kv(k).to(dtype), pick_kv(v).to(dtype), request["causal"])
+        qs = q.to(dtype).requires_grad_(dq is not None)
+        o = attention_math(qs, k.to(dtype), v.to(dtype), request["causal"])
         results[name] = {"out": o}
         if dq is not None:
-            results[name]["dq"] = torch.autograd.grad(o, qs, pick_q(dout).to(dtype))[0]
+            results[name]["dq"] = torch.autograd.grad(o, qs, dout.to(dtype))[0]
     lines, ok = [], True
     for name, value in got.items():
         ref = results["ref"][name]
@@ -165,8 +255,17 @@ def check(request, q, k, v, dout, out, dq):
         bound = 2 * (results["naive"][name].float() - ref).abs().max().item() + 1e-5
         ok = ok and error <= bound  # NaN fails
         lines.append(f"{name}: max|got - ref| = {error:.3e}, bound {bound:.3e}")
-    where = f"batch 0, query heads 0..{group} (kv head 0), last {rows} query rows"
-    return ok, f"FA3 accuracy rule on {where}: " + "; ".join(lines)
+    return ok, f"FA3 accuracy rule on {sample_place(request)}: " + "; ".join(lines)
+
+
+def check_fp8(request, q, k, v, out):
+    """FP8 (descale 1): max|got - ref| <= (2^-4 + 2^-8) max|v| on the sample,
+    ref in fp32 on the e4m3 inputs."""
+    ref = attention_math(q.float(), k.float(), v.float(), request["causal"])
+    error = (out.float() - ref).abs().max().item()
+    bound = FP8_BOUND * v.float().abs().max().item()
+    text = f"out: max|got - ref| = {error:.3e}, bound (2^-4 + 2^-8)·max|v| = {bound:.3e}"
+    return error <= bound, f"FP8 bound on {sample_place(request)}: {text}"
 
 
 def sdpa(request):
@@ -219,7 +318,7 @@ def sdpa(request):
             why = [first_line(w.message) for w in caught][:2]
             return missing("; ".join([first_line(e)] + why))
 
-        ok, checked = check(request, q, k, v, dout, out, grads[0] if grads else None)
+        ok, checked = check(request, *pick_sample(request, q, k, v, dout, out, grads[0] if grads else None))
         if not ok:
             return {"ok": False, "wrong": checked}
         inputs = (q, ks, vs)
@@ -236,7 +335,142 @@ def sdpa(request):
     return {"ok": True, **timing, "checked": True, "check": checked, "note": "; ".join(notes) or None}
 
 
-HANDLERS = {"versions": versions, "gemm": gemm, "sdpa": sdpa}
+def shapes(request):
+    """(batch, seqlen, heads, dim) of q and of k, v: FA3's layout."""
+    b, sq, sk = request["batch"], request["seqlen_q"], request["seqlen_k"]
+    hq, hkv, d = request["heads_q"], request["heads_kv"], request["head_dim"]
+    return (b, sq, hq, d), (b, sk, hkv, d)
+
+
+def heads_first(*tensors):
+    """(batch, seqlen, heads, dim) views as (batch, heads, seqlen, dim)."""
+    return [None if x is None else x.transpose(1, 2) for x in tensors]
+
+
+def fa3(request):
+    """FA3's forward through PyTorch (`fa3_fwd`), CUDA events, L2 flushed."""
+    interface, why = fa3_interface()
+    if why:
+        return missing(why)
+    version = package_version("fa3_fwd")
+    if request["pass"] != "fwd":
+        return missing(f"fa3_fwd {version} is built without the backward (FA3 (JAX) times it)")
+    if request["dtype"] not in ("bf16", "fp8"):
+        return missing(f"fa3_fwd {version} is built without {request['dtype']}")
+    q_shape, kv_shape = shapes(request)
+    fp8 = request["dtype"] == "fp8"
+
+    def randn(*shape):
+        x = torch.randn(*shape, device="cuda", dtype=torch.bfloat16)
+        return x.to(torch.float8_e4m3fn) if fp8 else x
+
+    q, k, v = randn(*q_shape), randn(*kv_shape), randn(*kv_shape)
+    extra = {}
+    if fp8:
+        ones = torch.ones(q_shape[0], kv_shape[2], device="cuda", dtype=torch.float32)
+        extra = {"q_descale": ones, "k_descale": ones, "v_descale": ones}
+
+    def run():
+        with torch.no_grad():
+            return interface.flash_attn_func(q, k, v, causal=request["causal"], **extra)
+
+    try:
+        out = run()
+    except Exception as e:
+        return missing(f"fa3_fwd failed: {first_line(e)}")
+    qs, ks, vs, _, outs, _ = pick_sample(request, *heads_first(q, k, v, None, out, None))
+    ok, checked = check_fp8(request, qs, ks, vs, outs) if fp8 else check(request, qs, ks, vs, None, outs, None)
+    if not ok:
+        return {"ok": False, "wrong": checked}
+    del out
+    timing = time_ms(run, request["reps"], request["warmup"])
+    return {"ok": True, **timing, "checked": True, "check": checked, "note": None}
+
+
+def time_back_to_back(run, reps, warmup):
+    """Median, min and max per call over `reps` groups of back-to-back calls."""
+    modules, _ = fa3_jax_modules()
+    jax = modules[0]
+    for _ in range(max(warmup, 1)):
+        jax.block_until_ready(run())
+    start = time.perf_counter()
+    jax.block_until_ready(run())
+    one_ms = (time.perf_counter() - start) * 1e3
+    calls = min(200, max(3, math.ceil(GROUP_MS / max(one_ms, 1e-3))))
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(calls):
+            result = run()
+        jax.block_until_ready(result)
+        times.append((time.perf_counter() - start) * 1e3 / calls)
+    timing = {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
+    return timing, calls
+
+
+def fa3_jax(request):
+    """FA3's forward or backward through JAX (`dew-flash-attn-cu13`)."""
+    modules, why = fa3_jax_modules()
+    if why:
+        return missing(why)
+    jax, dew = modules
+    import jax.numpy as jnp
+    import numpy as np
+
+    version = package_version("dew-flash-attn-cu13")
+    if request["dtype"] not in DTYPES:
+        return missing(f"dew-flash-attn-cu13 {version} takes bf16 and fp16 only")
+    if request["pass"] == "fwdbwd":
+        return missing("FA3 (JAX) times the forward and the backward apart")
+    dtype = getattr(jnp, DTYPES[request["dtype"]])
+    q_shape, kv_shape = shapes(request)
+    scale = request["head_dim"] ** -0.5
+    causal, window = request["causal"], (-1, -1)
+    keys = jax.random.split(jax.random.key(0), 4)
+    q, dout = (jax.random.normal(key, q_shape, dtype) for key in keys[:2])
+    k, v = (jax.random.normal(key, kv_shape, dtype) for key in keys[2:])
+    forward = jax.jit(lambda q, k, v: dew._forward3(q, k, v, None, None, scale, causal, window))
+    backward = jax.jit(
+        lambda do, q, k, v, o, lse: dew._backward3(do, q, k, v, o, lse, None, None, scale, causal, window)
+    )
+    try:
+        out, lse = jax.block_until_ready(forward(q, k, v))
+        dq = jax.block_until_ready(backward(dout, q, k, v, out, lse))[0] if request["pass"] == "bwd" else None
+    except Exception as e:
+        return missing(f"dew-flash-attn-cu13 failed: {first_line(e)}")
+
+    torch_dtype = getattr(torch, DTYPES[request["dtype"]])
+
+    def to_torch(x):
+        # Through fp32 on the host: exact for bf16/fp16, and only the sample.
+        return None if x is None else torch.from_numpy(np.asarray(x.astype(jnp.float32))).cuda().to(torch_dtype)
+
+    group = request["heads_q"] // request["heads_kv"]
+    rows = sample_rows(request)
+
+    def sample_q(x):
+        return None if x is None else to_torch(x[:1, -rows:, :group]).transpose(1, 2)
+
+    def sample_kv(x):
+        return to_torch(x[:1, :, :1]).transpose(1, 2)
+
+    ok, checked = check(
+        request, sample_q(q), sample_kv(k), sample_kv(v), sample_q(dout), sample_q(out), sample_q(dq)
+    )
+    if not ok:
+        return {"ok": False, "wrong": checked}
+    if request["pass"] == "fwd":
+        def run():
+            return forward(q, k, v)
+    else:
+        def run():
+            return backward(dout, q, k, v, out, lse)
+    timing, calls = time_back_to_back(run, request["reps"], request["warmup"])
+    note = f"timed as {request['reps']} groups of {calls} back-to-back calls (JAX: no CUDA events, no L2 flush)"
+    return {"ok": True, **timing, "checked": True, "check": checked, "note": note}
+
+
+HANDLERS = {"versions": versions, "gemm": gemm, "sdpa": sdpa, "fa3": fa3, "fa3_jax": fa3_jax}
 
 
 def main():

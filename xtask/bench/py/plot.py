@@ -24,6 +24,8 @@ except ImportError as e:
 # (JSON name, legend, colour), ours first.
 IMPLEMENTATIONS = [
     ("fa3-rs", "fa3-rs", "#d62728"),
+    ("fa3", "FlashAttention-3 (official, PyTorch build)", "#ff7f0e"),
+    ("fa3-jax", "FlashAttention-3 (official, JAX build)", "#8c564b"),
     ("cudnn", "cuDNN (PyTorch SDPA)", "#2ca02c"),
     ("flash", "FlashAttention-2 (PyTorch SDPA)", "#1f77b4"),
     ("efficient", "Memory-efficient (PyTorch SDPA)", "#9467bd"),

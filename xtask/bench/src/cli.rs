@@ -7,8 +7,9 @@ use std::path::PathBuf;
 /// Head dimensions the kernels are built for.
 pub const HEAD_DIMS: [usize; 3] = [64, 128, 256];
 
-/// fa3 against PyTorch SDPA (cuDNN, FA2, efficient) and the cuBLAS GEMM
-/// ceiling on GPU 0, in TFLOPs/s as FlashAttention counts them.
+/// fa3 against the official FlashAttention-3, PyTorch SDPA (cuDNN, FA2,
+/// efficient) and the cuBLAS GEMM ceiling on GPU 0, in TFLOPs/s as
+/// FlashAttention counts them.
 ///
 /// A preset sets the whole grid; grid flags given with it replace its parts.
 /// Lists are comma-separated; counts take a `k` suffix (1k = 1024).
@@ -51,6 +52,11 @@ pub struct Args {
     /// Time fa3 only: no Python helper, no PyTorch peers, no GEMM ceiling.
     #[arg(long)]
     pub no_peers: bool,
+    /// A folder of Python wheels to install for the peers, into a temporary
+    /// folder put on the helper's PYTHONPATH: the official FA3 builds
+    /// (`run.sh bench` passes the bundle's `peers/`).
+    #[arg(long, value_name = "DIR")]
+    pub peer_wheels: Option<PathBuf>,
     /// Also time the forward kernel without pingpong, without the
     /// intra-warpgroup overlap, and without either (the FA3 ablation; bf16
     /// forward configurations with hdim 128).
@@ -137,6 +143,7 @@ pub struct Settings {
     pub warmup: usize,
     pub out: PathBuf,
     pub peers: bool,
+    pub peer_wheels: Option<PathBuf>,
     pub ablation: bool,
 }
 
@@ -237,6 +244,7 @@ impl Args {
             warmup: self.warmup.unwrap_or(preset.warmup),
             out: self.out.clone(),
             peers: !self.no_peers,
+            peer_wheels: self.peer_wheels.clone(),
             ablation: self.ablation,
         };
         settings.check()?;

@@ -1,6 +1,7 @@
-//! fa3-bench: fa3 against PyTorch SDPA (cuDNN, FA2, efficient) and the
-//! cuBLAS GEMM ceiling, side by side on GPU 0, in FlashAttention's
-//! TFLOPs/s. Prints tables, writes a JSON file and PNG plots.
+//! fa3-bench: fa3 against the official FlashAttention-3, PyTorch SDPA
+//! (cuDNN, FA2, efficient) and the cuBLAS GEMM ceiling, side by side on
+//! GPU 0, in FlashAttention's TFLOPs/s. Prints tables, writes a JSON file
+//! and PNG plots.
 //!
 //! Exit codes: 0 done; 1 a result of fa3 failed its check, or the output
 //! could not be written; 2 bad flags or no usable GPU.
@@ -24,8 +25,8 @@ use cli::Settings;
 use fa3::Device;
 use fa3::diagnostics::Schedule;
 use ours::{Ours, Reps};
-use peers::Peers;
-use results::{ConfigResult, Implementation, Measured, Method, Outcome, PeerVersions, Run};
+use peers::{PeerSite, Peers};
+use results::{ConfigResult, Implementation, Measured, Method, Outcome, Run};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -66,15 +67,22 @@ fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
     let gpu_info = gpu_info::collect(gpu, copy);
 
     let python = peers::python();
+    let site = match (&settings.peer_wheels, settings.peers) {
+        (Some(wheels), true) => match PeerSite::install(&python, wheels) {
+            Ok(site) => Some(site),
+            Err(why) => {
+                eprintln!(
+                    "fa3-bench: the peer wheels are not installed, their peers will be missing: {why}"
+                );
+                None
+            }
+        },
+        _ => None,
+    };
     let (mut peers, versions) = if settings.peers {
-        Peers::start(&python)
+        Peers::start(&python, site.as_ref())
     } else {
-        let reason = "not run (--no-peers)".to_string();
-        let versions = PeerVersions {
-            missing: Some(reason.clone()),
-            ..PeerVersions::default()
-        };
-        (Peers::Missing(reason), versions)
+        Peers::missing("not run (--no-peers)".into())
     };
     // Both ceilings every run (the issue's "cuBLAS bf16 and fp8 GEMM rate
     // measured on the spot"); each configuration is compared with the one of
@@ -114,7 +122,7 @@ fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
         for peer in Implementation::PEERS {
             results.push(Measured {
                 implementation: peer,
-                outcome: peers.sdpa(peer, config, settings.reps, settings.warmup),
+                outcome: peers.time(peer, config, settings.reps, settings.warmup),
             });
         }
         measured.push(ConfigResult {
@@ -190,8 +198,20 @@ fn method(s: &Settings) -> Method {
         timing: format!(
             "CUDA events around each call; {} untimed warm-up calls, then median, min and max \
              of {} timed calls; L2 flushed before each timed call (fa3: 768 MB streamed by the \
-             smoke kernel; peers: a 256 MB buffer zeroed); random normal inputs",
+             smoke kernel; PyTorch peers and FA3: a 256 MB buffer zeroed); random normal inputs. \
+             FA3 (JAX) differs, see fa3_jax_timing",
             s.warmup, s.reps
+        ),
+        fa3_jax_timing: format!(
+            "JAX has no CUDA events on its stream: after {} untimed calls, {} groups of \
+             back-to-back jitted calls (as many as last at least 20 ms, 3 to 200), each group's \
+             wall time to block_until_ready divided by its calls (dispatch is asynchronous, so \
+             that is the GPU time of one call); median, min and max over the groups; no L2 \
+             flush between calls (at 16k tokens x hidden 2048 each 16-bit tensor is 64 MB, more \
+             than the 50-60 MB L2, so little survives from one call to the next). Every bf16 \
+             forward is timed by both FA3 builds, so the table shows the two methods side by side",
+            s.warmup.max(1),
+            s.reps
         ),
         flops: "forward 4·b·h·s_q·s_k·d over the attended (query, key) pairs only (bottom-right \
                 causal: s(s+1)/2 pairs for s_q = s_k); backward 2.5 x forward; fwdbwd 3.5 x; \
@@ -200,8 +220,8 @@ fn method(s: &Settings) -> Method {
         check: "before timing, FA3's accuracy rule (max|got - ref| <= 2·max|naive - ref| + f32 \
                 noise, ref in f32, naive in the inputs' precision) on batch 0, the query heads \
                 of kv head 0: fa3 every row up to seqlen 1024 (then dk, dv too), else the last \
-                128 rows; FP8 out within (2^-4 + 2^-8)·max|v|; peers the last 128 rows by the \
-                same rule (atol 1e-5)"
+                128 rows; FP8 out within (2^-4 + 2^-8)·max|v|; peers (FA3 included) the last 128 \
+                rows by the same rules (atol 1e-5): out, and dq after a backward"
             .into(),
     }
 }

@@ -1,15 +1,18 @@
-//! The peers: PyTorch SDPA backends and the cuBLAS GEMM ceiling, measured
-//! by an embedded Python helper (`py/peers.py`) in the same run. One JSON
+//! The peers: the official FlashAttention-3 (its PyTorch and JAX builds),
+//! PyTorch SDPA backends and the cuBLAS GEMM ceiling, measured by an
+//! embedded Python helper (`py/peers.py`) in the same run. One JSON
 //! request per line to its stdin, one JSON reply per line from its stdout.
 //! A missing python3, torch or GPU makes every peer missing, not an error.
 
 use crate::cli::Dtype;
 use crate::grid::Config;
-use crate::results::{Ceiling, Implementation, Outcome, PeerVersions, Timing};
+use crate::results::{Availability, Ceiling, Implementation, Outcome, PeerVersions, Timing};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,6 +23,58 @@ pub const HELPER: &str = include_str!("../py/peers.py");
 /// The interpreter: `FA3_BENCH_PYTHON` (e.g. a virtualenv's), else python3.
 pub fn python() -> String {
     std::env::var("FA3_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Wheels installed for the helper into a temporary folder (removed on
+/// drop), which goes first on its PYTHONPATH.
+#[derive(Debug)]
+pub struct PeerSite {
+    dir: PathBuf,
+}
+
+impl PeerSite {
+    /// Installs every `*.whl` of `wheels` with pip, offline and without
+    /// dependencies (the GPU machine has torch and jax; the wheels add FA3).
+    pub fn install(python: &str, wheels: &Path) -> Result<Self, String> {
+        let mut found: Vec<PathBuf> = fs::read_dir(wheels)
+            .map_err(|e| format!("cannot read {}: {e}", wheels.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|x| x == "whl"))
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no *.whl in {}", wheels.display()));
+        }
+        found.sort();
+        let site = Self {
+            dir: std::env::temp_dir().join(format!("fa3-bench-peers-{}", std::process::id())),
+        };
+        let out = Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-index", "--no-deps", "--no-compile", "--target"])
+            .arg(&site.dir)
+            .args(&found)
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .output()
+            .map_err(|e| format!("could not start {python} -m pip: {e}"))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("").trim();
+            return Err(format!("pip install failed ({}): {last}", out.status));
+        }
+        Ok(site)
+    }
+}
+
+impl Drop for PeerSite {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A running helper, or why there is none.
@@ -55,13 +110,25 @@ struct Reply {
     torch: Option<String>,
     cuda: Option<String>,
     cudnn: Option<String>,
+    fa3: Option<String>,
+    fa3_missing: Option<String>,
+    fa3_jax: Option<String>,
+    fa3_jax_missing: Option<String>,
+}
+
+/// A version, else the reason it is missing.
+fn availability(version: Option<String>, missing: Option<String>) -> Availability {
+    match (version, missing) {
+        (Some(version), _) => Availability::Version(version),
+        (None, reason) => Availability::Missing(reason.unwrap_or_else(|| "no reason given".into())),
+    }
 }
 
 impl Peers {
     /// Starts the helper and asks for its versions; `versions.missing`
     /// says why there are no peers.
-    pub fn start(python: &str) -> (Self, PeerVersions) {
-        let mut helper = match Helper::spawn(python) {
+    pub fn start(python: &str, site: Option<&PeerSite>) -> (Self, PeerVersions) {
+        let mut helper = match Helper::spawn(python, site) {
             Ok(helper) => helper,
             Err(reason) => return Self::missing(reason),
         };
@@ -72,6 +139,8 @@ impl Peers {
                     torch: reply.torch,
                     cuda: reply.cuda,
                     cudnn: reply.cudnn,
+                    fa3: availability(reply.fa3, reply.fa3_missing),
+                    fa3_jax: availability(reply.fa3_jax, reply.fa3_jax_missing),
                     missing: None,
                 };
                 (Self::Running(helper), versions)
@@ -86,8 +155,11 @@ impl Peers {
         }
     }
 
-    fn missing(reason: String) -> (Self, PeerVersions) {
+    /// No helper: every peer missing for `reason`.
+    pub fn missing(reason: String) -> (Self, PeerVersions) {
         let versions = PeerVersions {
+            fa3: Availability::Missing(reason.clone()),
+            fa3_jax: Availability::Missing(reason.clone()),
             missing: Some(reason.clone()),
             ..PeerVersions::default()
         };
@@ -113,21 +185,21 @@ impl Peers {
         }
     }
 
-    /// One SDPA backend on `config`.
-    pub fn sdpa(
+    /// One peer (FA3 or an SDPA backend) on `config`.
+    pub fn time(
         &mut self,
         implementation: Implementation,
         c: &Config,
         reps: usize,
         warmup: usize,
     ) -> Outcome {
-        let Some(backend) = implementation.sdpa_backend() else {
+        let Some((op, backend)) = implementation.helper_op() else {
             return Outcome::Missing {
-                reason: "not a PyTorch SDPA backend".into(),
+                reason: "not a peer of the Python helper".into(),
             };
         };
         let request = json!({
-            "op": "sdpa",
+            "op": op,
             "backend": backend,
             "batch": c.batch,
             "seqlen_q": c.seqlen_q,
@@ -196,9 +268,18 @@ pub fn gemm_dtype(dtype: Dtype) -> &'static str {
 }
 
 impl Helper {
-    fn spawn(python: &str) -> Result<Self, String> {
+    fn spawn(python: &str, site: Option<&PeerSite>) -> Result<Self, String> {
         // `-c`, not `-`: stdin carries the requests.
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        if let Some(site) = site {
+            let mut path = std::ffi::OsString::from(&site.dir);
+            if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+                path.push(":");
+                path.push(old);
+            }
+            command.env("PYTHONPATH", path);
+        }
+        let mut child = command
             .args(["-u", "-c", HELPER])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -275,21 +356,24 @@ fn keep_tail(stderr: impl Read, tail: &Mutex<VecDeque<String>>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::process::Command;
 
-    fn has_python() -> bool {
-        let found = Command::new(python()).arg("--version").output().is_ok();
-        if !found {
-            println!("skipped: {} not found", python());
-        }
-        found
+    /// python3 is part of the test setup (`cargo xtask test` installs
+    /// ptxas with it), so its absence fails rather than skips.
+    pub(crate) fn require_python() -> String {
+        let python = python();
+        assert!(
+            Command::new(&python).arg("--version").output().is_ok(),
+            "{python} not found: the bench tests need it (set FA3_BENCH_PYTHON to another)"
+        );
+        python
     }
 
     #[test]
     fn no_python_makes_every_peer_missing() {
-        let (mut peers, versions) = Peers::start("/nonexistent/python3");
+        let (mut peers, versions) = Peers::start("/nonexistent/python3", None);
         let reason = versions.missing.unwrap();
         assert!(
             reason.starts_with("could not start /nonexistent/python3"),
@@ -300,27 +384,34 @@ mod tests {
     }
 
     /// Without torch (this CPU machine) or without a GPU, the helper still
-    /// answers every request, and says why.
+    /// answers every request, and says why; with both, it names its
+    /// versions and each FA3 build or why it is missing.
     #[test]
-    fn helper_answers_missing_without_torch_or_gpu() {
-        if !has_python() {
-            return;
-        }
-        let mut helper = Helper::spawn(&python()).unwrap();
+    fn helper_answers_every_request() {
+        let python = require_python();
+        let mut helper = Helper::spawn(&python, None).unwrap();
         let versions = helper.ask(&json!({"op": "versions"})).unwrap();
         assert!(versions.python.is_some(), "{versions:?}");
+        let unknown = helper.ask(&json!({"op": "nope"})).unwrap();
+        assert_eq!(unknown.missing.as_deref(), Some("unknown request 'nope'"));
         if versions.ok {
-            println!("skipped: torch sees a GPU here");
+            assert!(versions.torch.is_some(), "{versions:?}");
+            for (version, missing) in [
+                (&versions.fa3, &versions.fa3_missing),
+                (&versions.fa3_jax, &versions.fa3_jax_missing),
+            ] {
+                assert!(version.is_some() != missing.is_some(), "{versions:?}");
+            }
             return;
         }
         let reason = versions.missing.unwrap();
         assert!(reason.contains("torch"), "{reason}");
         let sdpa = json!({"op": "sdpa", "backend": "flash", "dtype": "bf16"});
         assert_eq!(helper.ask(&sdpa).unwrap().missing, Some(reason.clone()));
-        let unknown = helper.ask(&json!({"op": "nope"})).unwrap();
-        assert_eq!(unknown.missing.as_deref(), Some("unknown request 'nope'"));
+        let fa3 = json!({"op": "fa3", "dtype": "bf16", "pass": "fwd"});
+        assert_eq!(helper.ask(&fa3).unwrap().missing, Some(reason.clone()));
 
-        let (mut peers, versions) = Peers::start(&python());
+        let (mut peers, versions) = Peers::start(&python, None);
         assert_eq!(versions.missing.as_ref(), Some(&reason));
         assert_eq!(peers.gemm("fp8", 1, 0).outcome, Outcome::Missing { reason });
     }

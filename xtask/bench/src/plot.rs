@@ -36,7 +36,7 @@ pub fn draw(python: &str, json: &Path) -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peers::python;
+    use crate::peers::tests::require_python;
     use crate::report;
     use std::io::Write;
     use std::process::Stdio;
@@ -52,11 +52,7 @@ mod tests {
     /// requests here without torch, so this is its syntax check).
     #[test]
     fn python_scripts_parse() {
-        let python = python();
-        if Command::new(&python).arg("--version").output().is_err() {
-            println!("skipped: {python} not found");
-            return;
-        }
+        let python = require_python();
         for (name, source) in [("plot.py", SCRIPT), ("peers.py", crate::peers::HELPER)] {
             let mut child = Command::new(&python)
                 .args(["-c", "import ast, sys; ast.parse(sys.stdin.read())"])
@@ -83,11 +79,7 @@ mod tests {
     /// script must say so in one line and draw nothing.
     #[test]
     fn plots_a_synthetic_run_or_says_matplotlib_is_missing() {
-        let python = python();
-        if Command::new(&python).arg("--version").output().is_err() {
-            println!("skipped: {python} not found");
-            return;
-        }
+        let python = require_python();
         let dir = std::env::temp_dir().join(format!("fa3-bench-plot-{}", std::process::id()));
         let json = report::write_json(&report::tests::synthetic_run(), &dir, "test").unwrap();
         let result = draw(&python, &json);

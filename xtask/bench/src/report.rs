@@ -2,7 +2,7 @@
 //! is missing and why) and the JSON file.
 
 use crate::cli::Pass;
-use crate::results::{ConfigResult, Implementation, Outcome, Run};
+use crate::results::{Availability, ConfigResult, Implementation, Outcome, Run};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
@@ -33,6 +33,19 @@ pub fn header(run: &Run) -> String {
         let cuda = p.cuda.as_deref().unwrap_or("?");
         let cudnn = p.cudnn.as_deref().unwrap_or("?");
         let _ = writeln!(text, "peers: PyTorch {torch} (CUDA {cuda}, cuDNN {cudnn})");
+        let fa3: Vec<String> = [&p.fa3, &p.fa3_jax]
+            .into_iter()
+            .filter_map(|a| match a {
+                Availability::Version(v) => Some(v.clone()),
+                Availability::Missing(_) => None,
+            })
+            .collect();
+        let fa3 = if fa3.is_empty() {
+            "missing (see below)".to_string()
+        } else {
+            fa3.join(", ")
+        };
+        let _ = writeln!(text, "official FA3: {fa3}");
     }
     let ceilings: Vec<String> = run
         .ceilings
@@ -74,7 +87,7 @@ pub fn tables(run: &Run, color: bool) -> String {
 
 /// Columns before and after the implementations.
 const LEADING: [&str; 4] = ["hdim", "causal", "seqlen", "batch x heads"];
-const TRAILING: [&str; 3] = ["fa3-rs/cuDNN", "fa3-rs/FA2", "% of GEMM"];
+const TRAILING: [&str; 4] = ["fa3-rs/FA3", "fa3-rs/cuDNN", "fa3-rs/FA2", "% of GEMM"];
 
 /// The implementations a table shows: ours and the peers always, the
 /// ablation builds when the table measured them.
@@ -171,8 +184,17 @@ fn row(run: &Run, r: &ConfigResult, shown: &[Implementation]) -> Vec<Cell> {
         cells.push(text.into());
     }
     let ours = r.tflops(Implementation::Fa3Rs);
-    for peer in [Implementation::Cudnn, Implementation::Flash] {
-        cells.push(match (ours, r.tflops(peer)) {
+    // FA3's PyTorch build where it runs (timed exactly like ours), else its
+    // JAX build (fp16, the backward).
+    let fa3 = r
+        .tflops(Implementation::Fa3)
+        .or_else(|| r.tflops(Implementation::Fa3Jax));
+    for theirs in [
+        fa3,
+        r.tflops(Implementation::Cudnn),
+        r.tflops(Implementation::Flash),
+    ] {
+        cells.push(match (ours, theirs) {
             (Some(ours), Some(peer)) => Cell {
                 text: format!("{:.2}x", ours / peer),
                 wins: Some(ours >= peer),
@@ -260,7 +282,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn result(pass: Pass, causal: bool, seqlen: usize, outcomes: [Outcome; 4]) -> ConfigResult {
+    /// Outcomes of fa3-rs, FA3, FA3 (JAX), cuDNN, FA2 and efficient.
+    fn result(pass: Pass, causal: bool, seqlen: usize, outcomes: [Outcome; 6]) -> ConfigResult {
         let config = Config {
             dtype: Dtype::Bf16,
             pass,
@@ -275,8 +298,9 @@ pub(crate) mod tests {
         ConfigResult {
             config,
             flops: config.flops(),
-            results: Implementation::ALL
+            results: [Implementation::Fa3Rs]
                 .into_iter()
+                .chain(Implementation::PEERS)
                 .zip(outcomes)
                 .map(|(implementation, outcome)| Measured {
                     implementation,
@@ -290,6 +314,9 @@ pub(crate) mod tests {
     pub(crate) fn synthetic_run() -> Run {
         let gone = "not implemented yet (GPU forward for bf16/f16)";
         let no_kernel = "No available kernel. Aborting execution.";
+        let no_bwd = "fa3_fwd 0.0.3 is built without the backward (FA3 (JAX) times it)";
+        let no_dew = "dew_flash_attn is not importable (ModuleNotFoundError: No module named \
+                      'dew_flash_attn')";
         Run {
             tool: "fa3-bench 0.1.0".into(),
             command_line: vec!["fa3-bench".into(), "--quick".into()],
@@ -310,6 +337,12 @@ pub(crate) mod tests {
                 torch: Some("2.11.0".into()),
                 cuda: Some("12.8".into()),
                 cudnn: Some("91002".into()),
+                fa3: Availability::Version("fa3_fwd 0.0.3 (PyTorch)".into()),
+                fa3_jax: Availability::Missing(
+                    "dew_flash_attn is not importable (ModuleNotFoundError: No module named \
+                     'dew_flash_attn')"
+                        .into(),
+                ),
                 missing: None,
             },
             method: Method {
@@ -319,6 +352,7 @@ pub(crate) mod tests {
                 hidden: 2048,
                 gqa: 1,
                 timing: "CUDA events".into(),
+                fa3_jax_timing: "back-to-back calls".into(),
                 flops: "4·b·h·s_q·s_k·d".into(),
                 check: "sample".into(),
             },
@@ -341,6 +375,8 @@ pub(crate) mod tests {
                     1024,
                     [
                         missing(gone),
+                        timed(640.0),
+                        missing(no_dew),
                         timed(629.0),
                         timed(341.0),
                         missing(no_kernel),
@@ -350,13 +386,27 @@ pub(crate) mod tests {
                     Pass::Fwd,
                     true,
                     4096,
-                    [missing(gone), timed(602.0), timed(317.0), timed(200.5)],
+                    [
+                        timed(650.0),
+                        timed(700.0),
+                        missing(no_dew),
+                        timed(602.0),
+                        timed(317.0),
+                        timed(200.5),
+                    ],
                 ),
                 result(
                     Pass::Bwd,
                     false,
                     1024,
-                    [timed(600.0), timed(516.0), timed(650.0), missing(no_kernel)],
+                    [
+                        timed(600.0),
+                        missing(no_bwd),
+                        timed(579.0),
+                        timed(516.0),
+                        timed(650.0),
+                        missing(no_kernel),
+                    ],
                 ),
                 result(
                     Pass::Bwd,
@@ -366,6 +416,8 @@ pub(crate) mod tests {
                         Outcome::Failed {
                             reason: "wrong result (batch 0): dq off".into(),
                         },
+                        missing(no_bwd),
+                        missing(no_dew),
                         timed(511.0),
                         timed(281.0),
                         missing(no_kernel),
@@ -380,14 +432,14 @@ pub(crate) mod tests {
         let run = synthetic_run();
         let expected = "
 bf16 fwd: TFLOPs/s (FLOPs = 4·b·h·s_q·s_k·d over attended pairs)
-hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN  fa3-rs/FA2  % of GEMM
- 128      no    1024        16 x 16       -    629  341          -             -           -  80% cuDNN
- 128     yes    4096         4 x 16       -    602  317        200             -           -  76% cuDNN
+hdim  causal  seqlen  batch x heads  fa3-rs  FA3  FA3 (JAX)  cuDNN  FA2  efficient  fa3-rs/FA3  fa3-rs/cuDNN  fa3-rs/FA2  % of GEMM
+ 128      no    1024        16 x 16       -  640          -    629  341          -           -             -           -    81% FA3
+ 128     yes    4096         4 x 16     650  700          -    602  317        200       0.93x         1.08x       2.05x    89% FA3
 
 bf16 bwd: TFLOPs/s (FLOPs = 4·b·h·s_q·s_k·d over attended pairs, backward = 2.5 x forward)
-hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN  fa3-rs/FA2  % of GEMM
- 128      no    1024        16 x 16     600    516  650          -         1.16x       0.92x    83% FA2
- 128     yes    4096         4 x 16    FAIL    511  281          -             -           -  65% cuDNN
+hdim  causal  seqlen  batch x heads  fa3-rs  FA3  FA3 (JAX)  cuDNN  FA2  efficient  fa3-rs/FA3  fa3-rs/cuDNN  fa3-rs/FA2  % of GEMM
+ 128      no    1024        16 x 16     600    -        579    516  650          -       1.04x         1.16x       0.92x    83% FA2
+ 128     yes    4096         4 x 16    FAIL    -          -    511  281          -           -             -           -  65% cuDNN
 ";
         assert_eq!(tables(&run, false), expected);
         let colored = tables(&run, true);
@@ -396,6 +448,7 @@ hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN
             "{colored}"
         );
         assert!(colored.contains("\x1b[1;31m     0.92x\x1b[0m"), "{colored}");
+        assert!(colored.contains("\x1b[1;31m     0.93x\x1b[0m"), "{colored}");
     }
 
     #[test]
@@ -405,7 +458,9 @@ hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN
             [
                 "GEMM fp8: this torch has no FP8 GEMM (torch._scaled_mm)",
                 "fa3-rs: not implemented yet (GPU forward for bf16/f16)",
+                "FA3 (JAX): dew_flash_attn is not importable (ModuleNotFoundError: No module named 'dew_flash_attn')",
                 "efficient: No available kernel. Aborting execution.",
+                "FA3: fa3_fwd 0.0.3 is built without the backward (FA3 (JAX) times it)",
                 "fa3-rs FAILED on bf16 bwd hdim 128 seqlen 4096 causal: wrong result (batch 0): dq off",
             ]
         );
@@ -418,6 +473,7 @@ hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN
             "fa3-bench 0.1.0 on NVIDIA H200, 132 SMs, SM clock 1980/1980 MHz, driver 580.95.05, \
              CUDA 13.0, copy 4.20 TB/s\n\
              peers: PyTorch 2.11.0 (CUDA 12.8, cuDNN 91002)\n\
+             official FA3: fa3_fwd 0.0.3 (PyTorch)\n\
              GEMM ceiling (TFLOPs/s): bf16 787\n"
         );
     }
@@ -435,8 +491,9 @@ hdim  causal  seqlen  batch x heads  fa3-rs  cuDNN  FA2  efficient  fa3-rs/cuDNN
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let first = &value["configs"][0];
         assert_eq!(first["seqlen_q"], 1024);
-        assert_eq!(first["results"][1]["implementation"], "cudnn");
+        assert_eq!(first["results"][1]["implementation"], "fa3");
         assert_eq!(first["results"][1]["status"], "timed");
+        assert_eq!(first["results"][3]["implementation"], "cudnn");
         assert_eq!(first["results"][1]["median_ms"], 2.0);
         assert_eq!(first["results"][0]["status"], "missing");
         fs::remove_dir_all(&dir).unwrap();

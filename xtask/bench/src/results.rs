@@ -9,6 +9,15 @@ pub enum Implementation {
     /// This library.
     #[serde(rename = "fa3-rs")]
     Fa3Rs,
+    /// The official FlashAttention-3 (Dao-AILab `hopper/`), the `fa3_fwd`
+    /// build through PyTorch: forward, bf16 and fp8; timed like fa3-rs.
+    #[serde(rename = "fa3")]
+    Fa3,
+    /// The official FlashAttention-3, the `dew-flash-attn-cu13` build
+    /// through JAX: forward and backward, bf16 and fp16; timed as groups of
+    /// back-to-back calls (`Method::fa3_jax_timing`).
+    #[serde(rename = "fa3-jax")]
+    Fa3Jax,
     /// PyTorch SDPA, cuDNN backend.
     #[serde(rename = "cudnn")]
     Cudnn,
@@ -30,8 +39,10 @@ pub enum Implementation {
 }
 
 impl Implementation {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Fa3Rs,
+        Self::Fa3,
+        Self::Fa3Jax,
         Self::Cudnn,
         Self::Flash,
         Self::Efficient,
@@ -39,7 +50,13 @@ impl Implementation {
         Self::Fa3RsNoOverlap,
         Self::Fa3RsPlain,
     ];
-    pub const PEERS: [Self; 3] = [Self::Cudnn, Self::Flash, Self::Efficient];
+    pub const PEERS: [Self; 5] = [
+        Self::Fa3,
+        Self::Fa3Jax,
+        Self::Cudnn,
+        Self::Flash,
+        Self::Efficient,
+    ];
     /// The ablation builds of ours and the kernel schedule of each.
     pub const ABLATION: [(Self, fa3::diagnostics::Schedule); 3] = [
         (
@@ -54,6 +71,8 @@ impl Implementation {
     pub fn label(self) -> &'static str {
         match self {
             Self::Fa3Rs => "fa3-rs",
+            Self::Fa3 => "FA3",
+            Self::Fa3Jax => "FA3 (JAX)",
             Self::Cudnn => "cuDNN",
             Self::Flash => "FA2",
             Self::Efficient => "efficient",
@@ -63,13 +82,16 @@ impl Implementation {
         }
     }
 
-    /// The PyTorch `SDPBackend` the Python helper selects.
-    pub fn sdpa_backend(self) -> Option<&'static str> {
+    /// The Python helper's request for this peer: its `op`, and the
+    /// PyTorch `SDPBackend` for the SDPA peers (`None` for ours).
+    pub fn helper_op(self) -> Option<(&'static str, Option<&'static str>)> {
         match self {
             Self::Fa3Rs | Self::Fa3RsNoPingpong | Self::Fa3RsNoOverlap | Self::Fa3RsPlain => None,
-            Self::Cudnn => Some("cudnn"),
-            Self::Flash => Some("flash"),
-            Self::Efficient => Some("efficient"),
+            Self::Fa3 => Some(("fa3", None)),
+            Self::Fa3Jax => Some(("fa3_jax", None)),
+            Self::Cudnn => Some(("sdpa", Some("cudnn"))),
+            Self::Flash => Some(("sdpa", Some("flash"))),
+            Self::Efficient => Some(("sdpa", Some("efficient"))),
         }
     }
 }
@@ -214,8 +236,30 @@ pub struct PeerVersions {
     pub torch: Option<String>,
     pub cuda: Option<String>,
     pub cudnn: Option<String>,
+    /// The official FA3 build timed through PyTorch (`fa3_fwd` and its
+    /// version), or why it is missing.
+    #[serde(default)]
+    pub fa3: Availability,
+    /// The official FA3 build timed through JAX (`dew-flash-attn-cu13`,
+    /// with JAX's version), or why it is missing.
+    #[serde(default)]
+    pub fa3_jax: Availability,
     /// Why there are no peers, when there are none.
     pub missing: Option<String>,
+}
+
+/// A peer's version, or why it could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    Version(String),
+    Missing(String),
+}
+
+impl Default for Availability {
+    fn default() -> Self {
+        Self::Missing("no Python helper".into())
+    }
 }
 
 /// How every number was taken.
@@ -227,6 +271,9 @@ pub struct Method {
     pub hidden: usize,
     pub gqa: usize,
     pub timing: String,
+    /// How the JAX build of FA3 is timed, and why that compares.
+    #[serde(default)]
+    pub fa3_jax_timing: String,
     pub flops: String,
     pub check: String,
 }
