@@ -1,5 +1,11 @@
 //! `cargo xtask bundle`: release test binaries, the bench, the kernel module
-//! and `run.sh`, in one folder that runs without a Rust toolchain.
+//! and `run.sh`, in one folder that runs without a Rust toolchain, with the
+//! official FA3 wheels for the bench's peers.
+//!
+//! The binaries and the module travel as one `payload.tar.xz` that `run.sh`
+//! unpacks: every test binary embeds the same kernel module, so xz packs
+//! the ~48 MB of them into ~3 MB, and a bundle with the 32 MB of FA3 wheels
+//! stays well under the 64 MiB a GPU machine call carries.
 
 use crate::cmd::{self, Result};
 use crate::kernels;
@@ -14,10 +20,20 @@ const RUN_SH: &str = include_str!("../templates/run.sh");
 const TEST_PACKAGES: &[&str] = &["fa3", "fa3-tests"];
 const BENCH_PACKAGE: &str = "fa3-bench";
 
+/// What `run.sh` unpacks.
+const PAYLOAD: &str = "payload.tar.xz";
+const PAYLOAD_DIRS: [&str; 3] = ["tests", "bin", "kernels"];
+/// Where the wheels go, for `run.sh bench`.
+const PEERS_DIR: &str = "peers";
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output folder (replaced). Default: `bundle/` in the workspace (git-ignored).
     dir: Option<PathBuf>,
+    /// Folder of Python wheels (the official FA3 builds) that `run.sh bench`
+    /// installs for the peers. Default: `../shared/peers` when it exists.
+    #[arg(long, value_name = "DIR")]
+    peers: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result {
@@ -34,7 +50,7 @@ pub fn run(args: &Args) -> Result {
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
-    for sub in ["tests", "bin", "kernels"] {
+    for sub in PAYLOAD_DIRS {
         fs::create_dir_all(dir.join(sub))?;
     }
 
@@ -67,12 +83,22 @@ pub fn run(args: &Args) -> Result {
             dir.join("kernels").join(fa3_kernels_builder::CUBIN_FILE),
         )?;
     }
+    pack(&dir)?;
+    let wheels = match args.peers.clone().or_else(cmd::default_peer_wheels) {
+        Some(peers) => copy_wheels(&peers, &dir.join(PEERS_DIR))?,
+        None => {
+            eprintln!(
+                "note: no peer wheels (no --peers, no ../shared/peers): the bench will report FA3 missing"
+            );
+            0
+        }
+    };
     let run_sh = dir.join("run.sh");
     fs::write(&run_sh, RUN_SH)?;
     make_executable(&run_sh)?;
 
     println!(
-        "bundle: {} ({:.1} MiB)",
+        "bundle: {} ({:.1} MiB, {wheels} peer wheel(s))",
         dir.display(),
         size_of(&dir)? as f64 / (1 << 20) as f64
     );
@@ -134,6 +160,41 @@ fn executables(
         return Err("cargo reported no executables".into());
     }
     Ok(found_exes)
+}
+
+/// Replaces the payload folders of `dir` by one xz tarball of them.
+fn pack(dir: &Path) -> Result {
+    let mut tar = Command::new("tar");
+    tar.arg("-cJf")
+        .arg(dir.join(PAYLOAD))
+        .arg("-C")
+        .arg(dir)
+        .args(PAYLOAD_DIRS)
+        .env("XZ_OPT", "-6 -T0");
+    cmd::run(&mut tar)?;
+    for sub in PAYLOAD_DIRS {
+        fs::remove_dir_all(dir.join(sub))?;
+    }
+    Ok(())
+}
+
+/// Copies the `*.whl` files of `from` into `to`; returns how many.
+fn copy_wheels(from: &Path, to: &Path) -> Result<usize> {
+    let mut count = 0;
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).map_err(|e| format!("--peers {}: {e}", from.display()))? {
+        let path = entry?.path();
+        if let (Some(name), Some("whl")) =
+            (path.file_name(), path.extension().and_then(|x| x.to_str()))
+        {
+            fs::copy(&path, to.join(name))?;
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return Err(format!("--peers {}: no *.whl files there", from.display()).into());
+    }
+    Ok(count)
 }
 
 fn copy_stripped(from: &Path, to: &Path) -> Result {

@@ -5,11 +5,21 @@
 #   ./run.sh test [ARGS]       every test binary, GPU tests included
 #   ./run.sh sanitize [ARGS]   compute-sanitizer memcheck, racecheck, synccheck
 #                              and initcheck over the GPU tests
-#   ./run.sh bench [ARGS]      the benchmark (bin/fa3-bench --help), output in ./bench-out
+#   ./run.sh bench [ARGS]      the benchmark (bin/fa3-bench --help), output in ./bench-out,
+#                              with the official FA3 wheels of peers/ installed for it
 #
 # ARGS go to each test binary (a name filter, --test-threads=1, ...).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The binaries and kernels travel packed (one xz tarball, a sixteenth of
+# their size); unpacked afresh on every run so no stale binary survives.
+if [ -f "$here/payload.tar.xz" ]; then
+    rm -rf "$here/tests" "$here/bin" "$here/kernels"
+    if ! tar -xJf "$here/payload.tar.xz" -C "$here"; then
+        echo "run.sh: could not unpack payload.tar.xz (is xz installed?)" >&2
+        exit 2
+    fi
+fi
 # ptxas for the tests that assemble the PTX; compute-sanitizer.
 for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
     [ -d "$d" ] && PATH="$PATH:$d"
@@ -76,10 +86,16 @@ sanitize)
     exit "$fail"
     ;;
 bench)
-    exec "$here/bin/fa3-bench" "$@"
+    wheels=()
+    if compgen -G "$here/peers/*.whl" >/dev/null; then
+        wheels=(--peer-wheels "$here/peers")
+    else
+        echo "run.sh bench: no FA3 wheels in $here/peers: FA3 will be reported missing"
+    fi
+    exec "$here/bin/fa3-bench" "${wheels[@]}" "$@"
     ;;
 *)
-    sed -n '2,11p' "$0" >&2
+    sed -n '2,12p' "$0" >&2
     exit 2
     ;;
 esac
