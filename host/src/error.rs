@@ -180,16 +180,40 @@ pub enum Error {
         /// The longest sequence.
         needed: usize,
     },
-    /// Index arithmetic on a tensor's shape and strides would overflow.
+    /// A tensor's shape or strides reach beyond what the kernels index:
+    /// an axis longer than 2^31 − 1, or an element or byte offset beyond
+    /// `i64::MAX`.
     #[error(
-        "`{tensor}`: {problem}; element offsets must fit in usize and i64 (and byte offsets in \
-         usize)"
+        "`{tensor}`: {problem}; accepted: axes of at most 2^31 − 1 and element and byte \
+         offsets (offset + Σ (len − 1)·stride) of at most i64::MAX"
     )]
     Overflow {
         /// The tensor.
         tensor: &'static str,
         /// Which computation overflows.
         problem: String,
+    },
+    /// An output whose strides give two of its elements one address: the
+    /// result would depend on the order of the writes.
+    #[error(
+        "output `{tensor}` overlaps itself: {problem}; accepted: outputs whose axes longer than 1, \
+         sorted by stride, each step past everything the smaller ones address (row-major, padded \
+         or permuted layouts)"
+    )]
+    SelfOverlap {
+        /// The output.
+        tensor: &'static str,
+        /// Which axis revisits elements.
+        problem: String,
+    },
+    /// Host memory for a result or a working copy could not be allocated:
+    /// nothing was written.
+    #[error("could not allocate {bytes} bytes of host memory for {what}; nothing was written")]
+    Allocation {
+        /// What the memory was for.
+        what: &'static str,
+        /// How much was asked for.
+        bytes: u128,
     },
     /// A tensor lives in memory the chosen backend cannot use.
     #[error("`{tensor}` is in {found}, but this backend needs {expected}")]

@@ -60,6 +60,7 @@ pub mod diagnostics;
 mod error;
 mod gpu;
 pub mod kernel_image;
+mod memory;
 pub mod reference;
 mod smoke;
 

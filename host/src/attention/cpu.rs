@@ -83,6 +83,15 @@ fn write<T: Real, A: Acc, const R: usize>(
     Ok(())
 }
 
+/// Errors unless the host memory a CPU computation of `p` in `A` (a
+/// backward when `backward`) holds at once can be had now.
+pub(crate) fn reserve<A>(p: &Problem, backward: bool) -> Result<()> {
+    crate::memory::probe(
+        "the CPU computation (packed copies, results)",
+        p.host_bytes(size_of::<A>(), backward),
+    )
+}
+
 /// Packed `q`, `k`, `v` in precision `A`, dequantized when `descale` is given.
 pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
     checked: &CheckedForward<R>,
@@ -142,6 +151,7 @@ pub(crate) fn forward_rows<T: Real, A: Acc, const R: usize>(
     qkv: &Qkv<'_, T, R>,
     descale: Option<&Fp8Descale<'_>>,
 ) -> Result<ForwardRows<A>> {
+    reserve::<A>(&checked.problem, false)?;
     let [q, k, v] = packed_qkv::<T, A, R>(checked, qkv, descale)?;
     Ok(forward::forward(&checked.problem, &q, &k, &v))
 }
@@ -208,6 +218,7 @@ fn backward_into_in<A: Acc, T: Real, const R: usize, const L: usize>(
     lse_layout: LseLayout,
 ) -> Result<()> {
     let p = &checked.problem;
+    reserve::<A>(p, true)?;
     let [cq, ck, cv] = &checked.qkv;
     let q: Vec<A> = read("q", &inputs.q, cq)?;
     let k: Vec<A> = read("k", &inputs.k, ck)?;

@@ -26,7 +26,12 @@ pub enum Precision {
 /// backend every tensor in its own memory ([`Error::WrongMemory`]
 /// otherwise). Entry points a GPU cannot run yet return
 /// [`Error::Unsupported`] after validating everything; none falls back to
-/// the CPU silently.
+/// the CPU silently. The entry points that allocate their results
+/// ([`Device::forward`], [`Device::backward`]) never panic or abort on size:
+/// memory that cannot be had is a typed error ([`Error::Allocation`] on the
+/// host, the driver's out-of-memory error on a GPU) before anything is
+/// written, and the CPU backend asks for its working memory the same way
+/// before it starts.
 #[derive(Debug)]
 pub struct Device {
     pub(super) backend: Backend,
@@ -118,7 +123,7 @@ impl Device {
     ) -> Result<OwnedTensor<T, R>> {
         let len = elements(name, &shape)?;
         let storage = match &self.backend {
-            Backend::Cpu(_) => Storage::Host(vec![T::from_f32(0.0); len]),
+            Backend::Cpu(_) => Storage::Host(crate::memory::filled(name, len, T::from_f32(0.0))?),
             Backend::Gpu(gpu) => Storage::Device(gpu.alloc(len)?),
         };
         Ok(OwnedTensor::new(storage, shape))

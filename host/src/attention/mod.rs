@@ -32,7 +32,7 @@ pub use options::AttentionOptions;
 pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};
 
-pub(crate) use cpu::{LseLayout, forward_rows, lse_to_api, packed_qkv, read};
+pub(crate) use cpu::{LseLayout, forward_rows, lse_to_api, packed_qkv, read, reserve};
 pub(crate) use layout::Checked;
 pub(crate) use options::ScoreParams;
 pub(crate) use residency::Target;

@@ -16,8 +16,10 @@ pub(crate) enum Target<'g> {
 /// TMA's alignment unit, in bytes.
 const TMA_ALIGN: u64 = 16;
 
-/// Errors unless `place` is memory `target` uses; on the GPU, `tma` tensors
-/// also need 16-byte aligned base addresses and non-innermost strides.
+/// Errors unless `place` is memory `target` uses; on the GPU, non-empty
+/// `tma` tensors also need 16-byte aligned base addresses and
+/// non-innermost strides (axes of length 1 carry an aligned stride already,
+/// see [`Checked::strides`]).
 pub(crate) fn check<const R: usize>(
     target: Target<'_>,
     tensor: &'static str,
@@ -48,7 +50,8 @@ pub(crate) fn check<const R: usize>(
                 found: format!("the memory of GPU {ordinal}"),
             })
         }
-        (Target::Gpu(_), Place::Device { address, .. }) if tma => {
+        // An empty view is never read or written: its strides cannot matter.
+        (Target::Gpu(_), Place::Device { address, .. }) if tma && checked.extent > 0 => {
             aligned(tensor, address, checked, elem_size)
         }
         (Target::Gpu(_), Place::Device { .. }) => Ok(()),

@@ -1,9 +1,8 @@
 //! Strided tensor views over host or device memory.
 //!
-//! A view is memory + element offset + shape + strides (in elements). The
-//! innermost stride must be 1; every other stride is free (padded batch,
-//! sequence or head strides, interleaved qkv). Views are checked when an
-//! entry point uses them, never at construction: constructors cannot fail.
+//! A view is memory + element offset + shape + strides (in elements).
+//! Views are checked when an entry point uses them, never at construction:
+//! constructors cannot fail. What a view must satisfy is on [`Tensor`].
 
 use super::layout::{Checked, Layout};
 use crate::gpu::DeviceBuffer;
@@ -11,6 +10,48 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// A read-only view of a rank-`R` tensor of `T`.
+///
+/// Element `index` of a view is at `offset + Σ index[i] · strides[i]` in
+/// its memory (row-major strides unless [`with_strides`](Self::with_strides)
+/// gives others).
+///
+/// # What a view must satisfy
+///
+/// Every entry point and backend checks the same rules, before anything is
+/// read or written; a view that breaks one is a typed [`Error`](crate::Error):
+///
+/// 1. Its shape is the one the problem gives that argument
+///    ([`ShapeMismatch`](crate::Error::ShapeMismatch)).
+/// 2. An empty view (an axis of length 0) addresses nothing: nothing else
+///    about it is checked, whatever its strides, offset or other axes.
+/// 3. Every axis is at most 2^31 − 1 long, and the logical element count
+///    is at most `i64::MAX` ([`Overflow`](crate::Error::Overflow)): the
+///    kernels index tokens, heads and columns with `i32` and elements with
+///    `i64`.
+/// 4. The innermost stride is 1 ([`InnermostStride`](crate::Error::InnermostStride)).
+/// 5. `offset + Σ (len_i − 1) · stride_i + 1` (computed without wrapping),
+///    in elements and in bytes, is at most `i64::MAX`
+///    ([`Overflow`](crate::Error::Overflow)), and at most the elements its
+///    memory holds ([`BufferTooSmall`](crate::Error::BufferTooSmall)).
+/// 6. It is in the memory the backend uses ([`WrongMemory`](crate::Error::WrongMemory));
+///    on a GPU, `q`, `k`, `v`, `out`, `dout` and the gradients also start
+///    at a 16-byte aligned address and have 16-byte aligned strides but the
+///    innermost ([`Misaligned`](crate::Error::Misaligned)).
+/// 7. An output (`out`, `lse`, `dq`, `dk`, `dv`) gives every element an
+///    address of its own: sorted by stride, its axes longer than 1 each step
+///    past all the elements the smaller ones reach
+///    ([`SelfOverlap`](crate::Error::SelfOverlap)). Row-major, padded and
+///    permuted layouts all qualify; a zero or too small stride does not.
+/// 8. No byte of an output belongs to an input or another output
+///    ([`Aliasing`](crate::Error::Aliasing)). Inputs may overlap each other
+///    and themselves (a zero stride broadcasts). The test is exact for views
+///    that step alike, such as the thirds of one packed `(batch, seqlen, 3,
+///    heads, dim)` buffer, and conservative (it may refuse) for stranger
+///    interleavings.
+///
+/// Rules 4 and 6 do not apply to an axis of length 1, which never moves an
+/// address. So the same logical tensor gets the same answer whatever
+/// strides describe it.
 ///
 /// ```
 /// use fa3::Tensor;

@@ -1,6 +1,7 @@
 //! Validation of a whole call, before anything is read or written: shapes,
-//! options, then each tensor's layout and residency in argument order, then
-//! overlaps, then the sequences.
+//! options, then each tensor's layout and residency in argument order (an
+//! output must also not overlap itself), then overlaps between tensors,
+//! then the sequences. Every entry point and backend goes through here.
 
 use super::alias::{Region, Regions};
 use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
@@ -61,10 +62,9 @@ impl<'g, D> Validator<'g, D> {
         }
         let place = tensor.place();
         let checked = self.layout(name, place, tensor.layout(), size_of::<T>(), tma)?;
-        self.regions.input(
-            name,
-            Region::new(place, checked.offset, checked.extent, size_of::<T>()),
-        );
+        checked.elements(name)?;
+        self.regions
+            .input(name, Region::new(place, &checked, size_of::<T>()));
         Ok(checked)
     }
 
@@ -79,10 +79,9 @@ impl<'g, D> Validator<'g, D> {
         expect(name, tensor.shape(), shape)?;
         let place = tensor.place();
         let checked = self.layout(name, place, tensor.layout(), size_of::<T>(), tma)?;
-        self.regions.output(
-            name,
-            Region::new(place, checked.offset, checked.extent, size_of::<T>()),
-        );
+        checked.distinct(name)?;
+        self.regions
+            .output(name, Region::new(place, &checked, size_of::<T>()));
         Ok(checked)
     }
 

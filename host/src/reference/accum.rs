@@ -34,6 +34,11 @@ pub(crate) trait Acc:
     fn ln(self) -> Self;
     fn tanh(self) -> Self;
     fn max(self, other: Self) -> Self;
+    fn is_finite(self) -> bool;
+    /// This value in precision `W` (exact when `W` is at least as wide).
+    fn cast<W: Acc>(self) -> W {
+        W::from_f64(self.to_f64())
+    }
 }
 
 macro_rules! acc {
@@ -66,6 +71,9 @@ macro_rules! acc {
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
             }
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
         }
     };
 }
@@ -73,14 +81,16 @@ macro_rules! acc {
 acc!(f32, to_f32, from_f32);
 acc!(f64, to_f64, from_f64);
 
-/// `Σ a[i]·b[i]`, accumulated in order.
-pub(crate) fn dot<A: Acc>(a: &[A], b: &[A]) -> A {
-    a.iter().zip(b).fold(A::ZERO, |acc, (&x, &y)| acc + x * y)
+/// `Σ a[i]·b[i]`, accumulated in order in precision `W`.
+pub(crate) fn dot<A: Acc, W: Acc>(a: &[A], b: &[A]) -> W {
+    a.iter()
+        .zip(b)
+        .fold(W::ZERO, |acc, (&x, &y)| acc + x.cast::<W>() * y.cast::<W>())
 }
 
-/// `acc[i] += w · x[i]`.
-pub(crate) fn axpy<A: Acc>(acc: &mut [A], w: A, x: &[A]) {
+/// `acc[i] += w · x[i]`, in precision `W`.
+pub(crate) fn axpy<A: Acc, W: Acc>(acc: &mut [W], w: W, x: &[A]) {
     for (a, &x) in acc.iter_mut().zip(x) {
-        *a += w * x;
+        *a += w * x.cast::<W>();
     }
 }

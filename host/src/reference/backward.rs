@@ -54,7 +54,7 @@ pub(crate) fn backward<A: Acc>(p: &Problem, x: &BackwardInputs<'_, A>) -> Gradie
         let (s, slope) =
             scorer.score_and_slope(dot(&x.q[q_row * d..][..d], &x.k[kv_row * d..][..d]));
         let prob = (s - x.lse[q_row]).exp();
-        let dp = dot(&x.dout[q_row * dv..][..dv], &x.v[kv_row * dv..][..dv]);
+        let dp: A = dot(&x.dout[q_row * dv..][..dv], &x.v[kv_row * dv..][..dv]);
         (prob, prob * (dp - delta[q_row]) * slope)
     };
     // A row with lse = -inf is fully masked: it contributes nothing (and

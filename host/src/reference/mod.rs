@@ -51,8 +51,8 @@ pub(crate) mod seqlen;
 
 use crate::attention::{
     AttentionElement, Checked, CheckedForward, FixedDims, Fp8Descale, LseLayout, PackedDims, Qkv,
-    Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read, validate_descale,
-    validate_forward, validate_reference_backward, varlen_seqlens,
+    Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read, reserve,
+    validate_descale, validate_forward, validate_reference_backward, varlen_seqlens,
 };
 use crate::error::Result;
 use accum::Acc;
@@ -194,6 +194,7 @@ fn backward_in<A: Acc, T: Real, const R: usize>(
     layout: LseLayout,
 ) -> Result<Backward> {
     let p = &checked.problem;
+    reserve::<A>(p, true)?;
     let [q, k, v] = packed_qkv::<T, A, R>(checked, qkv, None)?;
     let dout: Vec<A> = read("dout", dout.0, dout.1)?;
     let fwd = forward::forward(p, &q, &k, &v);
@@ -292,6 +293,8 @@ fn naive_forward_in<T: AttentionElement, const R: usize>(
     layout: LseLayout,
 ) -> Result<NaiveForward<T>> {
     let p = &checked.problem;
+    // f32 working values and their rounded T copies.
+    reserve::<(f32, T)>(p, false)?;
     let [q, k, v] = packed_qkv::<T, f32, R>(checked, qkv, None)?;
     let rows = naive_lowp::forward::<T>(p, &q, &k, &v);
     Ok(NaiveForward {
@@ -305,6 +308,7 @@ fn naive_backward_in<T: AttentionElement, const R: usize>(
     qkv: &Qkv<'_, T, R>,
     dout: (&Tensor<'_, T, R>, &Checked<R>),
 ) -> Result<NaiveBackward<T>> {
+    reserve::<(f32, T)>(&checked.problem, true)?;
     let [q, k, v] = packed_qkv::<T, f32, R>(checked, qkv, None)?;
     let dout: Vec<f32> = read("dout", dout.0, dout.1)?;
     let rows = naive_lowp::backward::<T>(&checked.problem, &q, &k, &v, &dout);
