@@ -198,18 +198,21 @@ fn method(s: &Settings) -> Method {
         timing: format!(
             "CUDA events around each call; {} untimed warm-up calls, then median, min and max \
              of {} timed calls; L2 flushed before each timed call (fa3: 768 MB streamed by the \
-             smoke kernel; PyTorch peers and FA3: a 256 MB buffer zeroed); random normal inputs. \
+             smoke kernel; PyTorch peers and FA3: a 256 MB buffer zeroed, then a ~1 ms spin kernel \
+             so the call is enqueued before its start event and the Python interface's host \
+             time is not counted); random normal inputs. \
              FA3 (JAX) differs, see fa3_jax_timing",
             s.warmup, s.reps
         ),
         fa3_jax_timing: format!(
-            "JAX has no CUDA events on its stream: after {} untimed calls, {} groups of \
-             back-to-back jitted calls (as many as last at least 20 ms, 3 to 200), each group's \
-             wall time to block_until_ready divided by its calls (dispatch is asynchronous, so \
-             that is the GPU time of one call); median, min and max over the groups; no L2 \
-             flush between calls (at 16k tokens x hidden 2048 each 16-bit tensor is 64 MB, more \
-             than the 50-60 MB L2, so little survives from one call to the next). Every bf16 \
-             forward is timed by both FA3 builds, so the table shows the two methods side by side",
+            "JAX has no CUDA events on its stream, and its host time between calls is not the \
+             kernels' (back-to-back calls gave FA3's forward 10-35% less than its kernels run, \
+             measured by ncu): after {} untimed calls, {} calls, each after the same L2 flush and \
+             a synchronize, timed from its first kernel's start to its last kernel's end as \
+             CUPTI's activity records give them (torch.profiler, which sees JAX's kernels too); \
+             median, min and max. That is what CUDA events around the call measure when the \
+             GPU never waits for the host. Every bf16 forward is timed by both FA3 builds, so \
+             the table shows the two side by side",
             s.warmup.max(1),
             s.reps
         ),

@@ -14,8 +14,8 @@ pub enum Implementation {
     #[serde(rename = "fa3")]
     Fa3,
     /// The official FlashAttention-3, the `dew-flash-attn-cu13` build
-    /// through JAX: forward and backward, bf16 and fp16; timed as groups of
-    /// back-to-back calls (`Method::fa3_jax_timing`).
+    /// through JAX: forward and backward, bf16 and fp16; timed from its
+    /// kernels' CUPTI records (`Method::fa3_jax_timing`).
     #[serde(rename = "fa3-jax")]
     Fa3Jax,
     /// PyTorch SDPA, cuDNN backend.
