@@ -31,6 +31,37 @@ pub fn seeded_f32(seed: u64, len: usize) -> Vec<f32> {
 }
 
 pub use accuracy::{Report, assert_accurate, check as check_accuracy};
+
+/// `len` uniform values in `[-1, 1)` rounded to bf16, fresh for every call.
+pub fn random_bf16(len: usize) -> Vec<fa3::bf16> {
+    random_f32(len)
+        .into_iter()
+        .map(fa3::bf16::from_f32)
+        .collect()
+}
+
+/// An element's bit pattern, for comparisons that tell NaN payloads and
+/// signed zeros apart (poisoned buffers must come back bit for bit).
+pub trait Bits: Copy {
+    fn bits(self) -> u32;
+}
+
+impl Bits for f32 {
+    fn bits(self) -> u32 {
+        self.to_bits()
+    }
+}
+
+impl Bits for fa3::bf16 {
+    fn bits(self) -> u32 {
+        u32::from(self.to_bits())
+    }
+}
+
+/// The bit patterns of `values`.
+pub fn bits<T: Bits>(values: &[T]) -> Vec<u32> {
+    values.iter().map(|&x| x.bits()).collect()
+}
 /// `len` random multiples of `step` in `[-limit, limit]`: exactly
 /// representable in bf16, f16 and e4m3 for small limits, so GEMM results can
 /// be checked bit for bit.

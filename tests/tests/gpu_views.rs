@@ -6,11 +6,11 @@
 //! Hopper machine (`cargo xtask test --gpu`, the bundle's `run.sh test`).
 
 use fa3::{
-    AttentionOptions, BackwardInputs, Device, DeviceBuffer, Error, ForwardInto, Gpu, GradientsInto,
-    Qkv, Tensor, TensorMut, bf16,
+    AttentionOptions, BackwardInputs, Device, DeviceBuffer, Element, Error, ForwardInto, Gpu,
+    GradientsInto, Qkv, Tensor, TensorMut, bf16,
 };
-use fa3_tests::random_f32;
 use fa3_tests::strided::{padded, place, take};
+use fa3_tests::{Bits, bits, random_bf16, random_f32};
 
 /// Elements after each view's last one that must stay poisoned.
 const GUARD: usize = 4096;
@@ -19,27 +19,15 @@ fn gpu_device() -> Device {
     Device::gpu(0).expect("a Hopper GPU")
 }
 
-fn random_bf16(len: usize) -> Vec<bf16> {
-    random_f32(len).into_iter().map(bf16::from_f32).collect()
-}
-
-fn bits16(x: &[bf16]) -> Vec<u16> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
-
-fn bits32(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
-
 /// A device buffer of `len` + [`GUARD`] poisoned elements.
 struct Poisoned<T> {
     buffer: DeviceBuffer<T>,
     before: Vec<T>,
 }
 
-impl Poisoned<bf16> {
-    fn bf16(gpu: &Gpu, len: usize) -> Self {
-        let before = vec![bf16::from_bits(0x7FC1); len + GUARD];
+impl<T: Bits + Element> Poisoned<T> {
+    fn new(gpu: &Gpu, poison: T, len: usize) -> Self {
+        let before = vec![poison; len + GUARD];
         Self {
             buffer: gpu.upload(&before).unwrap(),
             before,
@@ -47,23 +35,13 @@ impl Poisoned<bf16> {
     }
 
     fn untouched(&self, gpu: &Gpu) -> bool {
-        bits16(&gpu.download(&self.buffer).unwrap()) == bits16(&self.before)
+        bits(&gpu.download(&self.buffer).unwrap()) == bits(&self.before)
     }
 }
 
-impl Poisoned<f32> {
-    fn f32(gpu: &Gpu, len: usize) -> Self {
-        let before = vec![f32::from_bits(0x7FC0_0001); len + GUARD];
-        Self {
-            buffer: gpu.upload(&before).unwrap(),
-            before,
-        }
-    }
-
-    fn untouched(&self, gpu: &Gpu) -> bool {
-        bits32(&gpu.download(&self.buffer).unwrap()) == bits32(&self.before)
-    }
-}
+/// Quiet NaNs with a payload of their own, so no computed value matches.
+const POISON_BF16: bf16 = bf16::from_bits(0x7FC1);
+const POISON_F32: f32 = f32::from_bits(0x7FC0_0001);
 
 const SHAPE: [usize; 4] = [2, 200, 4, 64];
 const LSE: [usize; 3] = [2, 4, 200];
@@ -101,8 +79,8 @@ fn defective_views_never_reach_the_kernel() {
         ("out", wrap, [800, 200, 1]),
     ];
     for (bad, out_strides, lse_strides) in cases {
-        let mut out = Poisoned::bf16(gpu, n);
-        let mut lse = Poisoned::f32(gpu, numel(&LSE));
+        let mut out = Poisoned::new(gpu, POISON_BF16, n);
+        let mut lse = Poisoned::new(gpu, POISON_F32, numel(&LSE));
         let err = device
             .forward_into(
                 qkv,
@@ -123,8 +101,8 @@ fn defective_views_never_reach_the_kernel() {
     }
     // An input whose extent wraps, over a buffer of 8 elements.
     let tiny = gpu.upload(&random_bf16(8)).unwrap();
-    let mut out = Poisoned::bf16(gpu, n);
-    let mut lse = Poisoned::f32(gpu, numel(&LSE));
+    let mut out = Poisoned::new(gpu, POISON_BF16, n);
+    let mut lse = Poisoned::new(gpu, POISON_F32, numel(&LSE));
     let err = device
         .forward_into(
             Qkv {
@@ -144,9 +122,9 @@ fn defective_views_never_reach_the_kernel() {
     // validation, before the backward's own answer.
     let lse_in = gpu.upload(&random_f32(numel(&LSE))).unwrap();
     let mut grads = [
-        Poisoned::bf16(gpu, n),
-        Poisoned::bf16(gpu, n),
-        Poisoned::bf16(gpu, n),
+        Poisoned::new(gpu, POISON_BF16, n),
+        Poisoned::new(gpu, POISON_BF16, n),
+        Poisoned::new(gpu, POISON_BF16, n),
     ];
     let [dq, dk, dv] = &mut grads;
     let err = device
@@ -197,8 +175,8 @@ fn accepted_layouts_give_the_contiguous_result() {
         let up = |x: &[bf16]| gpu.upload(x).unwrap();
         let (cq, ck, cv) = (up(&thirds[0]), up(&thirds[1]), up(&thirds[2]));
         let (mut out0, mut lse0) = (
-            Poisoned::bf16(gpu, n),
-            Poisoned::f32(gpu, numel(&lse_shape)),
+            Poisoned::new(gpu, POISON_BF16, n),
+            Poisoned::new(gpu, POISON_F32, numel(&lse_shape)),
         );
         device
             .forward_into(
@@ -218,7 +196,7 @@ fn accepted_layouts_give_the_contiguous_result() {
         let want_lse = gpu.download(&lse0.buffer).unwrap();
         assert!(want_out[..n].iter().all(|x| x.is_finite()), "unwritten out");
         assert!(
-            bits16(&want_out[n..]) == bits16(&out0.before[n..]),
+            bits(&want_out[n..]) == bits(&out0.before[n..]),
             "guard written"
         );
         let want_out = &want_out[..n];
@@ -234,7 +212,10 @@ fn accepted_layouts_give_the_contiguous_result() {
         // lse padded likewise.
         let (out_strides, out_len) = padded(shape, [8, 8, 8, 0], 8);
         let (lse_strides, lse_len) = padded(lse_shape, [8, 8, 0], 8);
-        let (mut out, mut lse) = (Poisoned::bf16(gpu, out_len), Poisoned::f32(gpu, lse_len));
+        let (mut out, mut lse) = (
+            Poisoned::new(gpu, POISON_BF16, out_len),
+            Poisoned::new(gpu, POISON_F32, lse_len),
+        );
         device
             .forward_into(
                 Qkv {
@@ -255,40 +236,37 @@ fn accepted_layouts_give_the_contiguous_result() {
             .unwrap();
         let got_out = gpu.download(&out.buffer).unwrap();
         let got_lse = gpu.download(&lse.buffer).unwrap();
+        assert_eq!(bits(&take(&got_out, shape, out_strides, 8)), bits(want_out));
         assert_eq!(
-            bits16(&take(&got_out, shape, out_strides, 8)),
-            bits16(want_out)
-        );
-        assert_eq!(
-            bits32(&take(&got_lse, lse_shape, lse_strides, 8)),
-            bits32(want_lse)
+            bits(&take(&got_lse, lse_shape, lse_strides, 8)),
+            bits(want_lse)
         );
         // Nothing else in the buffers changed: put the views' values into
         // the poisoned images and compare whole.
         let image = place(
             want_out,
-            bf16::from_bits(0x7FC1),
+            POISON_BF16,
             out_len + GUARD,
             shape,
             out_strides,
             8,
         );
         assert_eq!(
-            bits16(&got_out),
-            bits16(&image),
+            bits(&got_out),
+            bits(&image),
             "out: written outside the view"
         );
         let image = place(
             want_lse,
-            f32::from_bits(0x7FC0_0001),
+            POISON_F32,
             lse_len + GUARD,
             lse_shape,
             lse_strides,
             8,
         );
         assert_eq!(
-            bits32(&got_lse),
-            bits32(&image),
+            bits(&got_lse),
+            bits(&image),
             "lse: written outside the view"
         );
 
@@ -296,8 +274,8 @@ fn accepted_layouts_give_the_contiguous_result() {
         // bytes: refused as misaligned before axes of length 1 were exempt).
         if b == 1 {
             let (mut out1, mut lse1) = (
-                Poisoned::bf16(gpu, n),
-                Poisoned::f32(gpu, numel(&lse_shape)),
+                Poisoned::new(gpu, POISON_BF16, n),
+                Poisoned::new(gpu, POISON_F32, numel(&lse_shape)),
             );
             let odd_strides = [3, h * d, d, 1];
             device
@@ -315,13 +293,10 @@ fn accepted_layouts_give_the_contiguous_result() {
                 )
                 .unwrap();
             let got = gpu.download(&out1.buffer).unwrap();
-            assert_eq!(bits16(&got[..n]), bits16(want_out));
-            assert!(
-                bits16(&got[n..]) == bits16(&out1.before[n..]),
-                "guard written"
-            );
+            assert_eq!(bits(&got[..n]), bits(want_out));
+            assert!(bits(&got[n..]) == bits(&out1.before[n..]), "guard written");
             let got = gpu.download(&lse1.buffer).unwrap();
-            assert_eq!(bits32(&got[..numel(&lse_shape)]), bits32(want_lse));
+            assert_eq!(bits(&got[..numel(&lse_shape)]), bits(want_lse));
         }
     }
 }

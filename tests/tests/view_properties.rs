@@ -17,6 +17,7 @@ use fa3::{
     AttentionOptions, BackwardInputs, Device, ForwardInto, GradientsInto, Qkv, Tensor, TensorMut,
     bf16,
 };
+use fa3_tests::bits;
 use proptest::prelude::*;
 use std::collections::HashSet;
 
@@ -397,24 +398,36 @@ impl Arena {
     }
 }
 
-fn bits16(x: &[bf16]) -> Vec<u16> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
+impl Arena {
+    /// The arena as it was: `bytes` from before the call.
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let words = bytes
+            .chunks(4)
+            .map(|c| u32::from_ne_bytes(c.try_into().unwrap()))
+            .collect();
+        Self { words }
+    }
 
-fn bits32(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
+    /// The first bytes that differ from `before` outside the elements of
+    /// `outputs` (16-bit views).
+    fn stray_writes<const R: usize>(&self, before: &[u8], outputs: &[&Resolved<R>]) -> Vec<usize> {
+        let mut allowed = HashSet::new();
+        for output in outputs {
+            self.occupied(output, 2, &mut allowed);
+        }
+        self.stray_writes_outside(before, &allowed)
+    }
 
-/// Bytes of `after` that differ from `before` outside `allowed`.
-fn stray_writes(before: &[u8], after: &[u8], allowed: &HashSet<usize>) -> Vec<usize> {
-    before
-        .iter()
-        .zip(after)
-        .enumerate()
-        .filter(|(i, (a, b))| a != b && !allowed.contains(i))
-        .map(|(i, _)| i)
-        .take(5)
-        .collect()
+    fn stray_writes_outside(&self, before: &[u8], allowed: &HashSet<usize>) -> Vec<usize> {
+        before
+            .iter()
+            .zip(self.bytes())
+            .enumerate()
+            .filter(|(i, (a, b))| a != b && !allowed.contains(i))
+            .map(|(i, _)| i)
+            .take(5)
+            .collect()
+    }
 }
 
 struct Shapes {
@@ -465,17 +478,17 @@ proptest! {
                 let mut allowed = HashSet::new();
                 arena.occupied(&out, 2, &mut allowed);
                 arena.occupied(&lse, 4, &mut allowed);
-                let stray = stray_writes(&before, arena.bytes(), &allowed);
+                let stray = arena.stray_writes_outside(&before, &allowed);
                 prop_assert!(stray.is_empty(), "bytes {stray:?} written outside the outputs");
                 // The inputs as they were (outputs may not overlap them).
-                let old = Arena { words: before.chunks(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect() };
+                let old = Arena::from_bytes(&before);
                 let (lq, lk, lv): (Vec<bf16>, Vec<bf16>, Vec<bf16>) = (old.gather(&q), old.gather(&k), old.gather(&v));
                 let want = Device::cpu().forward(
                     Qkv { q: Tensor::host(&lq, s.q), k: Tensor::host(&lk, s.kv), v: Tensor::host(&lv, s.kv) },
                     &options,
                 ).unwrap();
-                prop_assert_eq!(bits16(&arena.gather::<bf16, 4>(&out)), bits16(want.out.as_host().unwrap()));
-                prop_assert_eq!(bits32(&arena.gather::<f32, 3>(&lse)), bits32(want.lse.as_host().unwrap()));
+                prop_assert_eq!(bits(&arena.gather::<bf16, 4>(&out)), bits(want.out.as_host().unwrap()));
+                prop_assert_eq!(bits(&arena.gather::<f32, 3>(&lse)), bits(want.lse.as_host().unwrap()));
             }
         }
     }
@@ -522,22 +535,18 @@ proptest! {
             }
             Ok(()) => {
                 let fwd = fwd.expect("the backward took q and k, so did the forward");
-                let mut allowed = HashSet::new();
-                for g in [&dq, &dk, &dv] {
-                    arena.occupied(g, 2, &mut allowed);
-                }
-                let stray = stray_writes(&before, arena.bytes(), &allowed);
+                let stray = arena.stray_writes(&before, &[&dq, &dk, &dv]);
                 prop_assert!(stray.is_empty(), "bytes {stray:?} written outside the gradients");
-                let old = Arena { words: before.chunks(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect() };
+                let old = Arena::from_bytes(&before);
                 let (lq, lk, ld): (Vec<bf16>, Vec<bf16>, Vec<bf16>) = (old.gather(&q), old.gather(&k), old.gather(&dout));
                 let (tq, tk) = (Tensor::host(&lq, s.q), Tensor::host(&lk, s.kv));
                 let want = Device::cpu().backward(
                     BackwardInputs { q: tq, k: tk, v: tk, out: fwd.out.view(), lse: fwd.lse.view(), dout: Tensor::host(&ld, s.q) },
                     &options,
                 ).unwrap();
-                prop_assert_eq!(bits16(&arena.gather::<bf16, 4>(&dq)), bits16(want.dq.as_host().unwrap()));
-                prop_assert_eq!(bits16(&arena.gather::<bf16, 4>(&dk)), bits16(want.dk.as_host().unwrap()));
-                prop_assert_eq!(bits16(&arena.gather::<bf16, 4>(&dv)), bits16(want.dv.as_host().unwrap()));
+                prop_assert_eq!(bits(&arena.gather::<bf16, 4>(&dq)), bits(want.dq.as_host().unwrap()));
+                prop_assert_eq!(bits(&arena.gather::<bf16, 4>(&dk)), bits(want.dk.as_host().unwrap()));
+                prop_assert_eq!(bits(&arena.gather::<bf16, 4>(&dv)), bits(want.dv.as_host().unwrap()));
             }
         }
     }

@@ -7,20 +7,8 @@ use fa3::{
     AttentionOptions, BackwardInputs, Device, Error, ForwardInto, GradientsInto, Qkv, Tensor,
     TensorMut, bf16,
 };
-use fa3_tests::random_f32;
 use fa3_tests::strided::{padded, place, take};
-
-fn random_bf16(len: usize) -> Vec<bf16> {
-    random_f32(len).into_iter().map(bf16::from_f32).collect()
-}
-
-fn bits16(x: &[bf16]) -> Vec<u16> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
-
-fn bits32(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
+use fa3_tests::{bits, random_bf16, random_f32};
 
 /// A forward into `out`/`lse` views of poisoned buffers: the error, with
 /// both buffers checked untouched.
@@ -30,7 +18,7 @@ fn forward_into_error(
     lse: (usize, [usize; 3], [usize; 3]),
 ) -> Error {
     let (mut out_buf, mut lse_buf) = (vec![bf16::NAN; out.0], vec![f32::NAN; lse.0]);
-    let (out_before, lse_before) = (bits16(&out_buf), bits32(&lse_buf));
+    let (out_before, lse_before) = (bits(&out_buf), bits(&lse_buf));
     let err = Device::cpu()
         .forward_into(
             qkv,
@@ -41,8 +29,8 @@ fn forward_into_error(
             &AttentionOptions::new(),
         )
         .unwrap_err();
-    assert_eq!(bits16(&out_buf), out_before, "out written despite {err}");
-    assert_eq!(bits32(&lse_buf), lse_before, "lse written despite {err}");
+    assert_eq!(bits(&out_buf), out_before, "out written despite {err}");
+    assert_eq!(bits(&lse_buf), lse_before, "lse written despite {err}");
     err
 }
 
@@ -180,7 +168,7 @@ fn self_overlapping_outputs_are_refused() {
         vec![bf16::NAN; 192],
         vec![bf16::NAN; 192],
     ];
-    let before: Vec<Vec<u16>> = grads.iter().map(|g| bits16(g)).collect();
+    let before: Vec<Vec<u32>> = grads.iter().map(|g| bits(g)).collect();
     let [dq, dk, dv] = &mut grads;
     let err = Device::cpu()
         .backward_into(
@@ -204,7 +192,7 @@ fn self_overlapping_outputs_are_refused() {
         matches!(err, Error::SelfOverlap { tensor: "dk", .. }),
         "{err}"
     );
-    let after: Vec<Vec<u16>> = grads.iter().map(|g| bits16(g)).collect();
+    let after: Vec<Vec<u32>> = grads.iter().map(|g| bits(g)).collect();
     assert_eq!(after, before);
 }
 
@@ -296,9 +284,9 @@ fn length_1_axes_take_any_stride() {
             &AttentionOptions::new(),
         )
         .unwrap();
-    assert_eq!(bits16(&out), bits16(want.out.as_host().unwrap()));
+    assert_eq!(bits(&out), bits(want.out.as_host().unwrap()));
     let got_lse: Vec<f32> = (0..8).map(|i| lse[2 * i]).collect();
-    assert_eq!(bits32(&got_lse), bits32(want.lse.as_host().unwrap()));
+    assert_eq!(bits(&got_lse), bits(want.lse.as_host().unwrap()));
 }
 
 /// FA3's packed layouts: `dq`, `dk`, `dv` as thirds of one `(batch, seqlen,
@@ -360,11 +348,7 @@ fn interleaved_packed_views_are_exact() {
         .unwrap();
     for (i, want) in [&want.dq, &want.dk, &want.dv].into_iter().enumerate() {
         let got = take(&grads[i * h * d..], SHAPE, strides, 0);
-        assert_eq!(
-            bits16(&got),
-            bits16(want.as_host().unwrap()),
-            "gradient {i}"
-        );
+        assert_eq!(bits(&got), bits(want.as_host().unwrap()), "gradient {i}");
     }
     assert!(
         grads[packed_len..].iter().all(|x| x.is_nan()),
@@ -386,7 +370,7 @@ fn interleaved_packed_views_are_exact() {
         )
         .unwrap();
     assert_eq!(
-        bits16(a.out.as_host().unwrap()),
-        bits16(fwd.out.as_host().unwrap())
+        bits(a.out.as_host().unwrap()),
+        bits(fwd.out.as_host().unwrap())
     );
 }
