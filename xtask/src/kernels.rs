@@ -25,7 +25,22 @@ pub fn out_dir(features: &[String]) -> PathBuf {
 
 /// Builds and checks the module; assembles it when ptxas was found.
 pub fn build(features: &[String], tools: &Found) -> Result<BuiltModule> {
+    Ok(fa3_kernels_builder::build(&request(features, tools))?)
+}
+
+/// clippy over the device build of the kernel crate (its own target folder:
+/// clippy's artifacts would make the module build recompile).
+pub fn clippy() -> Result {
     let request = BuildRequest {
+        target_dir: cmd::target_dir().join("nvptx-clippy"),
+        ..request(&[], &Found::none())
+    };
+    eprintln!("$ cargo clippy (fa3-kernels for nvptx64-nvidia-cuda) -- -D warnings");
+    Ok(fa3_kernels_builder::clippy(&request)?)
+}
+
+fn request(features: &[String], tools: &Found) -> BuildRequest {
+    BuildRequest {
         cargo: std::env::var_os("CARGO")
             .unwrap_or_else(|| "cargo".into())
             .into(),
@@ -34,8 +49,7 @@ pub fn build(features: &[String], tools: &Found) -> Result<BuiltModule> {
         out_dir: out_dir(features),
         features: features.to_vec(),
         ptxas: tools.ptxas.clone(),
-    };
-    Ok(fa3_kernels_builder::build(&request)?)
+    }
 }
 
 pub fn run(args: &Args) -> Result {

@@ -22,7 +22,7 @@ pub struct Args {
     /// because a machine lacks them).
     #[arg(long)]
     no_install: bool,
-    /// Skip rustfmt, clippy and rustdoc.
+    /// Skip rustfmt, clippy (host and nvptx64 builds) and rustdoc.
     #[arg(long)]
     no_lint: bool,
 }
@@ -92,6 +92,7 @@ fn lint() -> Result {
         "-D",
         "warnings",
     ]))?;
+    kernels::clippy()?;
     cmd::run(
         cmd::cargo()
             .args(["doc", "--workspace", "--no-deps"])

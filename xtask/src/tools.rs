@@ -30,6 +30,14 @@ pub struct Found {
 }
 
 impl Found {
+    /// No tools (for builds that assemble nothing).
+    pub fn none() -> Self {
+        Self {
+            ptxas: None,
+            cuobjdump: None,
+        }
+    }
+
     pub fn look() -> Self {
         Self {
             ptxas: tools::find(Tool::Ptxas),

@@ -93,6 +93,12 @@ pub fn build(req: &BuildRequest) -> Result<BuiltModule, BuildError> {
     })
 }
 
+/// Runs clippy on the kernel crate as the nvptx64 build compiles it
+/// (`req.out_dir` and `req.ptxas` are not used); warnings fail it.
+pub fn clippy(req: &BuildRequest) -> Result<(), BuildError> {
+    nested_cargo::clippy(req)
+}
+
 /// Paths whose change must rebuild the module (for `cargo:rerun-if-changed`).
 pub fn watched_paths() -> Vec<PathBuf> {
     let dir = kernels_crate_dir();

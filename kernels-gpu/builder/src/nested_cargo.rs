@@ -55,10 +55,33 @@ fn asm_path(req: &BuildRequest) -> PathBuf {
 }
 
 fn run_cargo(req: &BuildRequest, asm: &Path) -> Result<(), BuildError> {
+    let mut cmd = nvptx_cargo(req, "rustc");
+    // Warnings are errors for the kernel crate (not for core): the nested
+    // build's output is only shown when it fails.
+    cmd.arg("--")
+        .arg(format!("--emit=asm={}", asm.display()))
+        .arg("-Dwarnings");
+    run(req, &mut cmd)
+}
+
+/// clippy over the kernel crate as the nvptx64 build compiles it, warnings
+/// (the workspace's lints, `undocumented_unsafe_blocks` included) as
+/// errors: the device modules (`cfg(target_arch = "nvptx64")`) are not in
+/// the host's clippy run.
+pub(crate) fn clippy(req: &BuildRequest) -> Result<(), BuildError> {
+    ensure_rust_src()?;
+    let mut cmd = nvptx_cargo(req, "clippy");
+    cmd.args(["--", "-Dwarnings"]);
+    run(req, &mut cmd)
+}
+
+/// `cargo SUBCOMMAND` of the kernel crate's library for nvptx64, `core`
+/// built from source, with the module's flags and profile.
+fn nvptx_cargo(req: &BuildRequest, subcommand: &str) -> Command {
     let crate_dir = kernels_crate_dir();
     let mut cmd = Command::new(&req.cargo);
     cmd.current_dir(&crate_dir)
-        .arg("rustc")
+        .arg(subcommand)
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .args(["--lib", "--release", "--target", TARGET, "-Zbuild-std=core"])
@@ -67,16 +90,13 @@ fn run_cargo(req: &BuildRequest, asm: &Path) -> Result<(), BuildError> {
     if !req.features.is_empty() {
         cmd.arg("--features").arg(req.features.join(","));
     }
-    // Warnings are errors for the kernel crate (not for core): the nested
-    // build's output is only shown when it fails, and the device modules are
-    // not covered by the host's clippy run.
-    cmd.arg("--")
-        .arg(format!("--emit=asm={}", asm.display()))
-        .arg("-Dwarnings");
     scrub_env(&mut cmd);
     cmd.env("CARGO_TARGET_NVPTX64_NVIDIA_CUDA_RUSTFLAGS", RUSTFLAGS);
     cmd.envs(PROFILE.iter().copied());
+    cmd
+}
 
+fn run(req: &BuildRequest, cmd: &mut Command) -> Result<(), BuildError> {
     let out = cmd.output().map_err(|source| BuildError::Spawn {
         tool: req.cargo.display().to_string(),
         source,

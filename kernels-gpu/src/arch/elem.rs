@@ -8,13 +8,10 @@ pub trait Element {
 }
 
 /// bfloat16.
-
 pub enum Bf16 {}
 /// IEEE half.
-
 pub enum F16 {}
 /// FP8 e4m3.
-
 pub enum E4m3 {}
 
 impl Element for Bf16 {
@@ -34,10 +31,8 @@ pub trait Major {
 }
 
 /// K contiguous (Q, K as the B operand of Q·Kᵀ).
-
 pub enum KMajor {}
 /// M or N contiguous (V as the B operand of P·V).
-
 pub enum MnMajor {}
 
 impl Major for KMajor {

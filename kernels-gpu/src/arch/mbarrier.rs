@@ -6,7 +6,6 @@ use core::arch::asm;
 
 /// An mbarrier in shared memory (8 bytes, 8-byte aligned). Opaque: made only
 /// by a shared-memory layout that reserved its slot.
-
 pub struct MBarrier {
     addr: u32,
 }

@@ -8,7 +8,6 @@ pub use crate::layout::pipeline_state::PipelineState;
 /// The barriers of an `S`-stage ring: `full[s]` completes when stage `s`
 /// holds data (TMA bytes arrived), `empty[s]` when every consumer is done
 /// with it.
-
 pub struct TmaPipeline<const S: usize> {
     base: u32,
 }

@@ -13,7 +13,7 @@ use super::thread::Warpgroup;
 /// multiple of 8).
 #[inline(always)]
 pub fn release<const N: u32>(_wg: &Warpgroup) {
-    const { assert!(N >= 24 && N <= 256 && N % 8 == 0) };
+    const { assert!(N >= 24 && N <= 256 && N.is_multiple_of(8)) };
     // SAFETY: warpgroup-wide, converged (the token says so).
     unsafe { intrinsics::setmaxnreg_dec(N) }
 }
@@ -21,7 +21,7 @@ pub fn release<const N: u32>(_wg: &Warpgroup) {
 /// Takes registers: this warpgroup may use up to `N` (24..=256, multiple of 8).
 #[inline(always)]
 pub fn acquire<const N: u32>(_wg: &Warpgroup) {
-    const { assert!(N >= 24 && N <= 256 && N % 8 == 0) };
+    const { assert!(N >= 24 && N <= 256 && N.is_multiple_of(8)) };
     // SAFETY: warpgroup-wide, converged (the token says so).
     unsafe { intrinsics::setmaxnreg_inc(N) }
 }

@@ -45,7 +45,6 @@ pub unsafe fn store_u32(addr: u32, value: u32) {
 /// A `ROWS x COLS` tile of `T` in shared memory, stored as 128-byte column
 /// blocks with the 128-byte swizzle (what TMA writes with a 128-byte inner
 /// box). `M` says how wgmma reads it.
-
 pub struct Tile<T, const ROWS: u32, const COLS: u32, M> {
     addr: u32,
     marker: PhantomData<(T, M)>,
@@ -57,10 +56,10 @@ impl<T: Element, const ROWS: u32, const COLS: u32, M: Major> Tile<T, ROWS, COLS,
     /// Column blocks (TMA loads) per tile.
     pub const BLOCKS: u32 = {
         assert!(
-            COLS % (swizzle::ROW_BYTES / T::BYTES) == 0,
+            COLS.is_multiple_of(swizzle::ROW_BYTES / T::BYTES),
             "columns must fill 128-byte rows"
         );
-        assert!(ROWS % 8 == 0, "rows must fill 8-row swizzle atoms");
+        assert!(ROWS.is_multiple_of(8), "rows must fill 8-row swizzle atoms");
         COLS / Self::BLOCK_COLS
     };
     /// Bytes of one column block.

@@ -56,7 +56,6 @@ pub fn warpgroup_index() -> u32 {
 }
 
 /// Proof that the 128 threads of one warpgroup execute together.
-
 pub struct Warpgroup {
     index: u32,
 }
@@ -89,7 +88,6 @@ impl Warpgroup {
 }
 
 /// Proof that exactly one thread of a warp runs this code.
-
 pub struct Elected(());
 
 /// Elects one lane of the calling warp: `Some` on the lowest active lane.

@@ -66,7 +66,7 @@ pub(super) fn store<E: HalfElem, const RO: usize>(
             }
         }
     });
-    if lane() % 4 == 0 {
+    if lane() & 3 == 0 {
         let [lb, lh, ls] = p.lse_strides;
         // Two explicit calls, not a loop: a runtime index into `lse` would
         // put it in local memory.

@@ -140,7 +140,7 @@ pub(crate) unsafe fn run<
         stages: S as u32,
     };
     let base = smem::base();
-    if base % 1024 != 0 {
+    if base & 1023 != 0 {
         trap();
     }
     let layout = smem_layout(tiling, E::BYTES);

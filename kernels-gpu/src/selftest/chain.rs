@@ -21,7 +21,7 @@ type VTile = Tile<Bf16, 128, 64, MnMajor>;
 /// memory; maps and outputs as `ChainParams` documents.
 pub(crate) unsafe fn run(p: ChainParams) {
     let base = smem::base();
-    if base % 1024 != 0 {
+    if base & 1023 != 0 {
         trap();
     }
     // SAFETY: the layout of CHAIN_SMEM_BYTES: Q, K, V, then the barrier.
@@ -72,7 +72,7 @@ pub(crate) unsafe fn run(p: ChainParams) {
     });
     for half in 0..2 {
         let (m, total) = (quad_max(max[half]), quad_sum(sum[half]));
-        if lane() % 4 == 0 {
+        if lane() & 3 == 0 {
             let (row, _) = accumulator(thread, 2 * half as u32);
             // SAFETY: 64 row outputs (launch contract).
             unsafe {

@@ -140,7 +140,7 @@ where
 {
     const { assert!(2 * R as u32 == N) };
     let base = smem::base();
-    if base % 1024 != 0 || p.k == 0 || p.k > GEMM_MAX_K {
+    if base & 1023 != 0 || p.k == 0 || p.k > GEMM_MAX_K {
         trap();
     }
     let (b_offset, bar_offset, _) = gemm_smem_layout(E::BYTES, N);

@@ -25,7 +25,7 @@ type Acc = Accumulator<96>;
 /// shared memory; map and buffers as `PingpongParams` documents.
 pub(crate) unsafe fn run<const S: usize>(p: PingpongParams) {
     let base = smem::base();
-    if base % 1024 != 0 {
+    if base & 1023 != 0 {
         trap();
     }
     // SAFETY: pingpong_smem_bytes(S): S tiles, then the ring's barriers.

@@ -14,7 +14,7 @@ use crate::arch::tma;
 /// `box_bytes` (see `TmaRoundTripParams`).
 pub(crate) unsafe fn round_trip<const RANK: usize>(p: TmaRoundTripParams) {
     let tile = smem::base();
-    if tile % 1024 != 0 {
+    if tile & 1023 != 0 {
         trap(); // the 128-byte swizzle needs a 1024-byte aligned box
     }
     // The staging tile and the barrier follow the box (tma_round_trip_smem_bytes).
