@@ -1,5 +1,7 @@
-//! Which key blocks a query block visits, and which of them can skip the
-//! per-element mask (FA3 `hopper/block.h`: masks only where needed).
+//! Which key blocks a query block visits, which query blocks a key block
+//! is visited by (the backward's direction), and which of them can skip the
+//! per-element mask (FA3 `hopper/block.h`, `BlockMN`: masks only where
+//! needed).
 
 use super::mask::MaskSpec;
 
@@ -63,9 +65,126 @@ pub fn unmasked_blocks(spec: &MaskSpec, m_start: u32, rows: u32, block_n: u32) -
     (lo, hi.max(lo))
 }
 
+/// Query blocks `[min, max)` that hold any query seeing a key of
+/// `n_start .. n_start + cols` (the key blocks of [`key_blocks`], read the
+/// other way: what a backward CTA owning a key block iterates over).
+/// 32-bit divisions only, as in [`key_blocks`].
+#[inline(always)]
+pub fn query_blocks(spec: &MaskSpec, n_start: u32, cols: u32, block_m: u32) -> (u32, u32) {
+    let seqlen_q = spec.seqlen_q as i64;
+    let clamp = |query: i64| query.clamp(0, seqlen_q) as u32;
+    let all = spec.seqlen_q.div_ceil(block_m);
+    // Keys past seqlen_k are seen by no query.
+    let last_key = (n_start as i64 + cols as i64).min(spec.seqlen_k as i64) - 1;
+    if last_key < n_start as i64 {
+        return (0, 0);
+    }
+    let mut min = 0;
+    if spec.right >= 0 {
+        // j <= i + offset + right: the first query that sees key n_start.
+        let first_query = n_start as i64 - spec.offset() - spec.right as i64;
+        min = if first_query >= seqlen_q {
+            all
+        } else {
+            clamp(first_query) / block_m
+        };
+    }
+    let mut max = all;
+    if spec.left >= 0 {
+        // j >= i + offset - left: the last query that sees the last key.
+        let last_query = last_key + spec.left as i64 - spec.offset();
+        max = max.min(if last_query < 0 {
+            0
+        } else {
+            clamp(last_query) / block_m + 1
+        });
+    }
+    (min, max.max(min))
+}
+
+/// Query blocks `[lo, hi)` in which every query sees every key of
+/// `n_start .. n_start + cols` (and every query and key exists): only query
+/// blocks outside this range need the per-element mask in the backward.
+#[inline(always)]
+pub fn unmasked_query_blocks(spec: &MaskSpec, n_start: u32, cols: u32, block_m: u32) -> (u32, u32) {
+    let seqlen_q = spec.seqlen_q as i64;
+    let clamp = |query: i64| query.clamp(0, seqlen_q) as u32;
+    if n_start as i64 + cols as i64 > spec.seqlen_k as i64 {
+        return (0, 0); // the key block runs past seqlen_k
+    }
+    // Whole query blocks: (m + 1) M - 1 < seqlen_q.
+    let mut hi = spec.seqlen_q / block_m;
+    let mut lo = 0;
+    if spec.right >= 0 {
+        // m M >= the first query that sees the block's last key.
+        let last_key = n_start as i64 + cols as i64 - 1;
+        lo = clamp(last_key - spec.offset() - spec.right as i64).div_ceil(block_m);
+    }
+    if spec.left >= 0 {
+        // (m + 1) M - 1 <= the last query that sees the block's first key.
+        let last_query = n_start as i64 + spec.left as i64 - spec.offset();
+        hi = hi.min(clamp(last_query + 1) / block_m);
+    }
+    (lo, hi.max(lo))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The backward's direction: every visible pair lies in a visited
+    /// query block, and a query block is mask-free exactly when every
+    /// (query, key) in it and the key block is visible.
+    #[test]
+    fn query_blocks_agree_with_brute_force() {
+        let bounds = [-1i32, 0, 1, 7, 100];
+        for (sq, sk) in [
+            (1, 1),
+            (5, 300),
+            (300, 5),
+            (129, 260),
+            (256, 256),
+            (300, 299),
+        ] {
+            for &left in &bounds {
+                for &right in &bounds {
+                    let spec = MaskSpec {
+                        seqlen_q: sq,
+                        seqlen_k: sk,
+                        left,
+                        right,
+                    };
+                    for (block_m, block_n) in [(64, 128), (80, 128), (128, 80)] {
+                        for n_start in (0..sk).step_by(block_n as usize) {
+                            let keys = n_start..(n_start + block_n).min(sk);
+                            let (min, max) = query_blocks(&spec, n_start, block_n, block_m);
+                            let (lo, hi) = unmasked_query_blocks(&spec, n_start, block_n, block_m);
+                            for mb in 0..sq.div_ceil(block_m) {
+                                let queries = mb * block_m..((mb + 1) * block_m).min(sq);
+                                let any = queries
+                                    .clone()
+                                    .any(|i| keys.clone().any(|j| spec.visible(i, j)));
+                                if any {
+                                    assert!(min <= mb && mb < max, "{spec:?} n {n_start} m {mb}");
+                                }
+                                let all = (mb * block_m..(mb + 1) * block_m).all(|i| {
+                                    i < sq
+                                        && (n_start..n_start + block_n).all(|j| spec.visible(i, j))
+                                });
+                                assert_eq!(
+                                    (lo..hi).contains(&mb),
+                                    all,
+                                    "{spec:?} n {n_start} m {mb}: mask-free iff fully visible"
+                                );
+                            }
+                            // No visited block is entirely invisible at its ends.
+                            assert!(max <= sq.div_ceil(block_m));
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// Every visible pair lies in a visited block; blocks outside the range
     /// hold no visible pair; a block is mask-free exactly when it is fully
