@@ -33,6 +33,8 @@ pub mod arch;
 #[cfg(target_arch = "nvptx64")]
 mod fwd;
 #[cfg(target_arch = "nvptx64")]
+mod sched;
+#[cfg(target_arch = "nvptx64")]
 mod selftest;
 #[cfg(target_arch = "nvptx64")]
 mod smoke;

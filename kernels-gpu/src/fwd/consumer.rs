@@ -11,9 +11,8 @@
 //! Either way, each GEMM issue is one pingpong turn (`Turns`). The ring
 //! states run on from tile to tile, as the producer's do.
 
-use super::scheduler::{ConsumerTiles, TileFeed};
 use super::softmax::OnlineSoftmax;
-use super::{HalfElem, KvRings, Smem, Work, epilogue, mask_spec};
+use super::{FwdTiles, HalfElem, KvRings, Smem, Work, epilogue, mask_spec};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
@@ -24,6 +23,7 @@ use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
 use crate::layout::fragment::accumulator;
+use crate::sched::{ConsumerTiles, TileFeed};
 
 /// The consumer's view of the CTA: its tiles and its rows.
 struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
@@ -196,7 +196,7 @@ pub(super) fn run<
     let band = mask_spec(p).band();
     let mut q_state = PipelineState::<1>::consumer();
     let mut state = PipelineState::<S>::consumer();
-    let mut tiles = ConsumerTiles::<N>::new(p, feed);
+    let mut tiles = ConsumerTiles::new(FwdTiles::<N>(p), feed);
     while let Some(w) = tiles.current() {
         let c = Consumer::<E, D, N, S> {
             wg,

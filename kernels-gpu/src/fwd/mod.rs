@@ -1,13 +1,14 @@
 //! The attention forward kernel, persistent: one CTA per SM takes tiles
-//! (a query block of one head) from `scheduler` until none is left. For
+//! (a query block of one head) from `crate::sched` until none is left. For
 //! each, one producer warpgroup loads Q and streams K/V blocks by TMA
 //! through rings that run on across tiles; two consumer warpgroups (64
 //! query rows each) compute S = Q·Kᵀ, the online softmax and O += P·V with
 //! P kept in registers, then write O and the log-sum-exp while the producer
 //! already loads the next tile.
 //!
-//! Structure as FA3 `hopper/`: this file sets up the CTA and splits roles;
-//! `scheduler` hands out tiles, `producer` and `consumer` own the pipeline,
+//! Structure as FA3 `hopper/`: this file sets up the CTA and splits roles
+//! and says what a tile is (`FwdTiles`); `crate::sched` hands the tiles
+//! out, `producer` and `consumer` own the pipeline,
 //! `softmax` the row statistics, `epilogue` the outputs; block ranges,
 //! masks and the tile order are in `crate::attn`.
 
@@ -15,11 +16,11 @@ mod consumer;
 mod elem;
 mod epilogue;
 mod producer;
-mod scheduler;
 mod softmax;
 
 pub(crate) use elem::HalfElem;
 
+use crate::abi::GlobalPtr;
 use crate::abi::fwd::FwdParams;
 use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
@@ -32,7 +33,7 @@ use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, is_tiling, smem_layout,
 };
-use scheduler::TileFeed;
+use crate::sched::{TileFeed, Tiles};
 
 /// One tile of work: a query block, head and batch, and the key blocks it
 /// visits.
@@ -67,6 +68,34 @@ impl Work {
             n_min,
             n_max,
         }
+    }
+}
+
+/// The forward's tiles: the launch's tile order, with blocks of `N` keys.
+#[derive(Clone, Copy)]
+pub(crate) struct FwdTiles<'a, const N: u32>(pub &'a FwdParams);
+
+impl<const N: u32> Tiles for FwdTiles<'_, N> {
+    type Work = Work;
+
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.0.order.tiles()
+    }
+
+    #[inline(always)]
+    fn work(&self, tile: u32) -> Work {
+        Work::of_tile::<N>(self.0, tile)
+    }
+
+    #[inline(always)]
+    fn claim_counter(&self) -> GlobalPtr<u32> {
+        self.0.tile_counter
+    }
+
+    #[inline(always)]
+    fn claim_base(&self) -> u32 {
+        self.0.tile_base
     }
 }
 

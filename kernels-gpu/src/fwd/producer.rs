@@ -3,13 +3,13 @@
 //! first: S needs it first). The rings run on across tiles, so the next
 //! tile's first blocks load while the consumers finish the current one.
 
-use super::scheduler::{ProducerTiles, TileFeed};
-use super::{HalfElem, KvRings, Smem};
+use super::{FwdTiles, HalfElem, KvRings, Smem};
 use crate::abi::fwd::FwdParams;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::thread::Elected;
 use crate::arch::tma;
 use crate::attn::tiles::BLOCK_M;
+use crate::sched::{ProducerTiles, TileFeed};
 
 /// Head-dim columns per TMA box (128 bytes of 16-bit elements).
 const BOX_COLS: u32 = 64;
@@ -28,7 +28,7 @@ pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
     tma::prefetch(p.v_map);
     let mut q_state = PipelineState::<1>::producer();
     let mut state = PipelineState::<S>::producer();
-    for w in ProducerTiles::<N>::new(one, p, feed) {
+    for w in ProducerTiles::new(one, FwdTiles::<N>(p), feed) {
         let (head, kv_head, batch) = (w.head as i32, w.kv_head as i32, w.batch as i32);
         // Q is free once both consumers' last S = Q·Kᵀ of the previous tile
         // has completed.

@@ -1,12 +1,13 @@
-//! The persistent tile scheduler (FA3's dynamic one): CTA `b` starts with
-//! tile `b` of `attn::tile_order`; the producer claims every further tile
-//! from a global counter, so an SM that finishes early takes the next tile
-//! in the order (longest causal tiles first, as a hardware-scheduled grid
-//! would). The producer passes each tile to the consumers through a
-//! two-slot ring in shared memory, ending with a tile past the last.
+//! The persistent tile scheduler (FA3's dynamic one), for every persistent
+//! kernel: CTA `b` starts with tile `b` of the launch's order; the producer
+//! claims every further tile from a global counter, so an SM that finishes
+//! early takes the next tile in the order (longest causal tiles first, as a
+//! hardware-scheduled grid would). The producer passes each tile to the
+//! consumers through a two-slot ring in shared memory, ending with a tile
+//! past the last. What a tile is, and how many there are, is the kernel's
+//! ([`Tiles`]).
 
-use super::Work;
-use crate::abi::fwd::FwdParams;
+use crate::abi::GlobalPtr;
 use crate::arch::global::fetch_add_gpu;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem;
@@ -18,8 +19,23 @@ const SLOTS: usize = 2;
 /// Every consumer thread frees a slot after reading it.
 const CONSUMER_THREADS: u32 = 256;
 
+/// A launch's tiles, as a kernel defines them.
+pub(crate) trait Tiles {
+    /// What a CTA needs to know to work on one tile.
+    type Work;
+    /// Tiles in the launch.
+    fn count(&self) -> u32;
+    /// The work of tile `tile` (`tile < count()`).
+    fn work(&self, tile: u32) -> Self::Work;
+    /// The claim counter: a claim that reads `c` takes tile `grid + c -
+    /// claim_base()` (wrapping); each launch makes exactly `count()` claims.
+    fn claim_counter(&self) -> GlobalPtr<u32>;
+    /// The counter's value when the launch began.
+    fn claim_base(&self) -> u32;
+}
+
 /// Tile indices on their way from the producer to the consumers.
-pub(super) struct TileFeed {
+pub(crate) struct TileFeed {
     ring: TmaPipeline<SLOTS>,
     slots: u32,
 }
@@ -55,20 +71,20 @@ impl TileFeed {
 /// CTA busy with a long tile does not hold the next one back from an SM
 /// that is free (claiming at the start of each tile instead measured 7%
 /// slower at hdim 256, causal, 8k); then publishes it to the consumers.
-pub(super) struct ProducerTiles<'a, const N: u32> {
-    p: &'a FwdParams,
+pub(crate) struct ProducerTiles<'a, T> {
+    tiles: T,
     feed: &'a TileFeed,
     state: PipelineState<SLOTS>,
     /// The first tile is `block_index()`; every later one is claimed.
     first: bool,
 }
 
-impl<'a, const N: u32> ProducerTiles<'a, N> {
+impl<'a, T: Tiles> ProducerTiles<'a, T> {
     /// For the one producer thread (the feed has one writer).
     #[inline(always)]
-    pub fn new(_one: &Elected, p: &'a FwdParams, feed: &'a TileFeed) -> Self {
+    pub fn new(_one: &Elected, tiles: T, feed: &'a TileFeed) -> Self {
         Self {
-            p,
+            tiles,
             feed,
             state: PipelineState::producer(),
             first: true,
@@ -76,30 +92,30 @@ impl<'a, const N: u32> ProducerTiles<'a, N> {
     }
 }
 
-impl<const N: u32> Iterator for ProducerTiles<'_, N> {
-    type Item = Work;
+impl<T: Tiles> Iterator for ProducerTiles<'_, T> {
+    type Item = T::Work;
 
     #[inline(always)]
-    fn next(&mut self) -> Option<Work> {
+    fn next(&mut self) -> Option<T::Work> {
         let tile = if self.first {
             self.first = false;
             block_index()
         } else {
             // SAFETY: the host passes a live, 4-byte aligned counter that
             // only the producers of this grid touch while it runs, and only
-            // atomically.
-            let claimed = unsafe { fetch_add_gpu(self.p.tile_counter, 1) };
-            grid_size() + claimed.wrapping_sub(self.p.tile_base)
+            // atomically (`Tiles::claim_counter`).
+            let claimed = unsafe { fetch_add_gpu(self.tiles.claim_counter(), 1) };
+            grid_size() + claimed.wrapping_sub(self.tiles.claim_base())
         };
         self.feed.ring.producer_acquire(self.state);
         // SAFETY: the slot is free (acquired) and only this thread writes it.
         unsafe { smem::store_u32(self.feed.slot(self.state), tile) };
         self.feed.ring.producer_commit(self.state);
         self.state.advance();
-        if tile >= self.p.order.tiles() {
+        if tile >= self.tiles.count() {
             return None;
         }
-        Some(Work::of_tile::<N>(self.p, tile))
+        Some(self.tiles.work(tile))
     }
 }
 
@@ -107,30 +123,30 @@ impl<const N: u32> Iterator for ProducerTiles<'_, N> {
 /// `current` until `advance` reads the next one. Call `advance` last in
 /// the tile loop's body: the loop then has one back edge, which ptxas needs
 /// to keep the consumers' setmaxnreg budget (kernels-gpu/README.md).
-pub(super) struct ConsumerTiles<'a, const N: u32> {
-    p: &'a FwdParams,
+pub(crate) struct ConsumerTiles<'a, T> {
+    tiles: T,
     feed: &'a TileFeed,
     state: PipelineState<SLOTS>,
     tile: u32,
 }
 
-impl<'a, const N: u32> ConsumerTiles<'a, N> {
+impl<'a, T: Tiles> ConsumerTiles<'a, T> {
     #[inline(always)]
-    pub fn new(p: &'a FwdParams, feed: &'a TileFeed) -> Self {
-        let mut tiles = Self {
-            p,
+    pub fn new(tiles: T, feed: &'a TileFeed) -> Self {
+        let mut consumer = Self {
+            tiles,
             feed,
             state: PipelineState::consumer(),
             tile: 0,
         };
-        tiles.advance();
-        tiles
+        consumer.advance();
+        consumer
     }
 
     /// The tile to work on; `None` once the producer has run out.
     #[inline(always)]
-    pub fn current(&self) -> Option<Work> {
-        (self.tile < self.p.order.tiles()).then(|| Work::of_tile::<N>(self.p, self.tile))
+    pub fn current(&self) -> Option<T::Work> {
+        (self.tile < self.tiles.count()).then(|| self.tiles.work(self.tile))
     }
 
     /// Waits for the producer's next tile.
