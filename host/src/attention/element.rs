@@ -13,6 +13,11 @@ use half::{bf16, f16};
 
 mod sealed {
     pub trait Sealed {}
+
+    /// Which forward kernels take this element type (`FWD_KERNELS` rows).
+    pub trait ForwardKernels {
+        const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem;
+    }
 }
 
 /// A floating-point type the CPU reference can read and write: `f32`,
@@ -37,10 +42,16 @@ pub trait Real: sealed::Sealed + Copy + Send + Sync + 'static {
 
 /// The 16-bit element types of the forward and backward entry points:
 /// `bf16` and `f16`.
-pub trait AttentionElement: Real + TmaElement {}
+pub trait AttentionElement: Real + TmaElement + sealed::ForwardKernels {}
 
 impl AttentionElement for bf16 {}
 impl AttentionElement for f16 {}
+impl sealed::ForwardKernels for bf16 {
+    const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem = fa3_kernels::abi::fwd::FwdElem::Bf16;
+}
+impl sealed::ForwardKernels for f16 {
+    const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem = fa3_kernels::abi::fwd::FwdElem::F16;
+}
 
 macro_rules! real {
     ($t:ty, $name:literal, to_f64: $to64:expr, to_f32: $to32:expr, from_f64: $from64:expr, from_f32: $from32:expr) => {

@@ -6,33 +6,15 @@ use super::element::AttentionElement;
 use super::validate::{CheckedForward, CheckedOutputs};
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, LaunchShape, TmaView};
-use fa3_kernels::abi::fwd::FwdParams;
-use fa3_kernels::abi::{
-    FwdBf16Hdim64, FwdBf16Hdim64Long, FwdBf16Hdim128, FwdBf16Hdim128NoOverlap,
-    FwdBf16Hdim128NoPingpong, FwdBf16Hdim128Plain, FwdBf16Hdim256, FwdF16Hdim64, FwdF16Hdim64Long,
-    FwdF16Hdim128, FwdF16Hdim256, GlobalPtr, Kernel,
-};
+use fa3_kernels::abi::fwd::{FwdKernel, FwdParams};
+use fa3_kernels::abi::{FWD_KERNELS, GlobalPtr};
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
-use fa3_kernels::attn::tiles::{BLOCK_M, LONG_TILINGS, Tiling, smem_layout, tiling};
-use half::bf16;
-use std::any::TypeId;
+use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, smem_layout, tiling};
 use std::f32::consts::LOG2_E;
 
-/// Which scheduling techniques the forward kernel build has (FA3 section
-/// 3): both, for every entry point; the others exist to measure what each
-/// technique is worth (`fa3::diagnostics::forward_with_schedule`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schedule {
-    /// Pingpong between the consumer warpgroups and the intra-warpgroup
-    /// overlap of softmax with the GEMMs.
-    Full,
-    /// Without pingpong.
-    NoPingpong,
-    /// Without the intra-warpgroup overlap.
-    NoOverlap,
-    /// Without either.
-    Plain,
-}
+/// Which scheduling techniques a forward kernel build has; the ablation
+/// builds are reached through `fa3::diagnostics::forward_with_schedule`.
+pub use fa3_kernels::abi::fwd::Schedule;
 
 /// Head-dim columns per TMA box: 128 bytes of a 16-bit type.
 const BOX_COLS: u32 = 64;
@@ -136,11 +118,12 @@ pub(super) fn forward_into<T: AttentionElement>(
         scale,
         scale_log2: scale * LOG2_E,
     };
+    let kernel = kernel::<T>(tiles, schedule)?;
     let shape = LaunchShape {
         // Persistent: one CTA per SM (one fits: 384 threads, ~200 KiB of
         // shared memory); each takes tiles in order as it finishes one.
         grid: (tiles_total.min(gpu.sm_count()), 1, 1),
-        threads_per_block: FwdBf16Hdim128::SPEC.max_threads_per_block,
+        threads_per_block: kernel.spec.max_threads_per_block,
         dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).bytes,
     };
     // SAFETY: validation checked every view inside its buffer (shapes,
@@ -148,9 +131,11 @@ pub(super) fn forward_into<T: AttentionElement>(
     // maps describe exactly those views; the tile order covers seqlen_q with
     // query blocks that start inside it; the guards keep the buffers
     // tracked on this stream until the launch has run; the kernel claims
-    // each tile once, `tiles_total` claims in all.
+    // each tile once, `tiles_total` claims in all; `kernel` is a
+    // `FWD_KERNELS` row, whose entry takes `FwdParams` and was built with
+    // `tiles` (the shared memory and K/V boxes above follow from them).
     gpu.with_tile_counter(tiles_total, |counter, base| unsafe {
-        launch::<T>(gpu, tiles, schedule, shape, params_with(counter, base))
+        gpu.launch_entry(&kernel.spec, shape, params_with(counter, base))
     })
 }
 
@@ -176,40 +161,19 @@ fn map<T: AttentionElement>(
     )
 }
 
-/// # Safety
-/// As `Gpu::launch` for the forward kernel of `T` and `tiles` (the `Long`
-/// kernels are built with the `LONG_TILINGS` of their head dim).
-unsafe fn launch<T: AttentionElement>(
-    gpu: &Gpu,
-    tiles: Tiling,
-    schedule: Schedule,
-    shape: LaunchShape,
-    p: FwdParams,
-) -> Result<()> {
-    let is_bf16 = TypeId::of::<T>() == TypeId::of::<bf16>();
-    let long = LONG_TILINGS.contains(&tiles);
-    // SAFETY: forwarded contract.
-    unsafe {
-        match (is_bf16, tiles.head_dim, schedule) {
-            (true, 64, Schedule::Full) if long => gpu.launch::<FwdBf16Hdim64Long>(shape, p),
-            (true, 64, Schedule::Full) => gpu.launch::<FwdBf16Hdim64>(shape, p),
-            (true, 128, Schedule::Full) => gpu.launch::<FwdBf16Hdim128>(shape, p),
-            (true, 256, Schedule::Full) => gpu.launch::<FwdBf16Hdim256>(shape, p),
-            (false, 64, Schedule::Full) if long => gpu.launch::<FwdF16Hdim64Long>(shape, p),
-            (false, 64, Schedule::Full) => gpu.launch::<FwdF16Hdim64>(shape, p),
-            (false, 128, Schedule::Full) => gpu.launch::<FwdF16Hdim128>(shape, p),
-            (false, 256, Schedule::Full) => gpu.launch::<FwdF16Hdim256>(shape, p),
-            (true, 128, Schedule::NoPingpong) => gpu.launch::<FwdBf16Hdim128NoPingpong>(shape, p),
-            (true, 128, Schedule::NoOverlap) => gpu.launch::<FwdBf16Hdim128NoOverlap>(shape, p),
-            (true, 128, Schedule::Plain) => gpu.launch::<FwdBf16Hdim128Plain>(shape, p),
-            (_, _, Schedule::Full) => Err(Error::Unsupported {
-                feature: "GPU forward for this head dim",
-            }),
-            _ => Err(Error::Unsupported {
-                feature: "forward ablation builds other than bf16 with head_dim 128",
-            }),
-        }
-    }
+/// The forward kernel of `T`, `tiles` and `schedule` (a row of the kernel
+/// table, whose entry takes `FwdParams`).
+fn kernel<T: AttentionElement>(tiles: Tiling, schedule: Schedule) -> Result<&'static FwdKernel> {
+    FWD_KERNELS
+        .iter()
+        .find(|k| k.elem == T::FWD_ELEM && k.tiling == tiles && k.schedule == schedule)
+        .ok_or(Error::Unsupported {
+            feature: if schedule == Schedule::Full {
+                "GPU forward for this head dim"
+            } else {
+                "forward ablation builds other than bf16 with head_dim 128"
+            },
+        })
 }
 
 /// The device buffer under an input view.

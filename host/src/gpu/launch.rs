@@ -5,7 +5,7 @@ use super::Gpu;
 use super::module::MAX_DYNAMIC_SMEM_BYTES;
 use crate::error::{DriverContext, Error, Result};
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
-use fa3_kernels::abi::{Kernel, KernelParams};
+use fa3_kernels::abi::{Kernel, KernelParams, KernelSpec};
 
 /// Grid, block and dynamic shared memory of one launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,27 @@ impl Gpu {
         shape: LaunchShape,
         params: K::Params,
     ) -> Result<()> {
-        check_shape::<K>(shape)?;
-        let func = self
-            .functions
-            .get(K::SPEC.entry)
-            .ok_or(Error::LaunchShape {
-                kernel: K::SPEC.entry,
-                problem: "not in the loaded module (a build of another kernel table?)".to_string(),
-            })?;
+        // SAFETY: forwarded contract; `K::Params` is the entry's block.
+        unsafe { self.launch_entry(&K::SPEC, shape, params) }
+    }
+
+    /// Launches the entry of `spec`, a kernel of the table chosen at run
+    /// time (e.g. a row of `FWD_KERNELS`).
+    ///
+    /// # Safety
+    /// As [`Self::launch`], and `P` is the parameter block the entry of
+    /// `spec` declares.
+    pub(crate) unsafe fn launch_entry<P: KernelParams>(
+        &self,
+        spec: &KernelSpec,
+        shape: LaunchShape,
+        params: P,
+    ) -> Result<()> {
+        check_shape(spec, shape)?;
+        let func = self.functions.get(spec.entry).ok_or(Error::LaunchShape {
+            kernel: spec.entry,
+            problem: "not in the loaded module (a build of another kernel table?)".to_string(),
+        })?;
         let cfg = LaunchConfig {
             grid_dim: shape.grid,
             block_dim: (shape.threads_per_block, 1, 1),
@@ -58,8 +71,7 @@ impl Gpu {
     }
 }
 
-fn check_shape<K: Kernel>(shape: LaunchShape) -> Result<()> {
-    let spec = K::SPEC;
+fn check_shape(spec: &KernelSpec, shape: LaunchShape) -> Result<()> {
     let problem =
         if shape.threads_per_block == 0 || shape.threads_per_block > spec.max_threads_per_block {
             Some(format!(

@@ -32,13 +32,62 @@ pub trait Kernel {
 
 /// Declares kernels: one host marker type and one device entry each.
 ///
-/// `Marker: entry(Params) [max threads per block, min blocks per SM] => body;`
+/// ```text
+/// forward {
+///     Marker: entry = (Elem, TILING, Schedule);
+/// }
+/// Marker: entry(Params) [max threads per block, min blocks per SM] => body;
+/// ```
+///
+/// A forward row names its element type (`arch::elem` on the device,
+/// `abi::fwd::FwdElem` on the host), its tiling (a row of `attn::tiles`) and
+/// its schedule (`abi::fwd::Schedule`); from those the row's device body (the
+/// const generics of `fwd::run`, derived here and nowhere else) and its
+/// `FWD_KERNELS` entry (what the host picks a kernel by) are generated.
 ///
 /// The device entry is generated here (and only on nvptx64) so that its name,
 /// its parameter type and its launch bounds cannot drift from what the host
 /// launches with.
 macro_rules! kernel_table {
-    ($(
+    (
+        forward {$(
+            $(#[$fdoc:meta])*
+            $fname:ident : $fentry:ident = ($elem:ident, $tiling:ident, $schedule:ident);
+        )*}
+        $($rest:tt)*
+    ) => {
+        $crate::abi::kernel::kernel_table! {
+            @kernels
+            $(
+                $(#[$fdoc])*
+                // 384 threads: one producer and two consumer warpgroups; one
+                // CTA per SM (persistent grid, ~200 KiB of shared memory).
+                $fname : $fentry ($crate::abi::fwd::FwdParams) [384, 1] => $crate::fwd::run::<
+                    $crate::arch::elem::$elem,
+                    { $crate::attn::tiles::$tiling.head_dim },
+                    { $crate::attn::tiles::$tiling.block_n },
+                    { $crate::attn::tiles::$tiling.stages as usize },
+                    { ($crate::attn::tiles::$tiling.block_n / 2) as usize },
+                    { ($crate::attn::tiles::$tiling.head_dim / 2) as usize },
+                    { ($crate::attn::tiles::$tiling.block_n / 16) as usize },
+                    { $crate::abi::fwd::Schedule::$schedule.pingpong() },
+                    { $crate::abi::fwd::Schedule::$schedule.overlap() },
+                >;
+            )*
+            $($rest)*
+        }
+
+        /// Every forward kernel, as the host chooses among them.
+        pub const FWD_KERNELS: &[$crate::abi::fwd::FwdKernel] = &[$(
+            $crate::abi::fwd::FwdKernel {
+                elem: $crate::abi::fwd::FwdElem::$elem,
+                tiling: $crate::attn::tiles::$tiling,
+                schedule: $crate::abi::fwd::Schedule::$schedule,
+                spec: <$fname as $crate::abi::Kernel>::SPEC,
+            },
+        )*];
+    };
+    (@kernels $(
         $(#[$doc:meta])*
         $name:ident : $entry:ident ($params:ty) [$threads:literal, $blocks:literal] => $body:path;
     )*) => {

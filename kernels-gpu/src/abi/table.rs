@@ -1,9 +1,9 @@
 //! The kernels of the module and their parameter blocks.
 //!
-//! One line per kernel: `Marker: entry(Params) [max threads, min blocks/SM]
-//! => device body;` (see `kernel_table!`).
+//! One line per kernel: a forward row `Marker: entry = (elem, tiling,
+//! schedule);`, any other `Marker: entry(Params) [max threads, min
+//! blocks/SM] => device body;` (see `kernel_table!`).
 
-use super::fwd::FwdParams;
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
 use super::selftest::{ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
@@ -27,7 +27,6 @@ unsafe impl KernelParams for SmokeParams {}
 #[cfg(target_arch = "nvptx64")]
 use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
-    fwd,
     selftest::{
         chain,
         gemm::{self, BK, BMn},
@@ -37,23 +36,24 @@ use crate::{
 };
 
 kernel_table! {
-    /// Attention forward: element type and head dim (tiles in
-    /// `attn::tiles::TILINGS`, checked at compile time; params `<E, D, N, stages, N/2, D/2, N/16,
-    /// pingpong, intra-warpgroup overlap>`).
-    FwdBf16Hdim64: fa3_fwd_bf16_hdim64(FwdParams) [384, 1] => fwd::run::<Bf16, 64, 128, 4, 64, 32, 8, true, true>;
-    FwdBf16Hdim128: fa3_fwd_bf16_hdim128(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, true, true>;
-    FwdBf16Hdim256: fa3_fwd_bf16_hdim256(FwdParams) [384, 1] => fwd::run::<Bf16, 256, 80, 2, 40, 128, 5, true, true>;
-    FwdF16Hdim64: fa3_fwd_f16_hdim64(FwdParams) [384, 1] => fwd::run::<F16, 64, 128, 4, 64, 32, 8, true, true>;
-    FwdF16Hdim128: fa3_fwd_f16_hdim128(FwdParams) [384, 1] => fwd::run::<F16, 128, 128, 3, 64, 64, 8, true, true>;
-    FwdF16Hdim256: fa3_fwd_f16_hdim256(FwdParams) [384, 1] => fwd::run::<F16, 256, 80, 2, 40, 128, 5, true, true>;
-    /// hdim 64 from `attn::tiles::LONG_KEYS` keys on (`LONG_TILINGS`).
-    FwdBf16Hdim64Long: fa3_fwd_bf16_hdim64_long(FwdParams) [384, 1] => fwd::run::<Bf16, 64, 192, 3, 96, 32, 12, true, true>;
-    FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long(FwdParams) [384, 1] => fwd::run::<F16, 64, 192, 3, 96, 32, 12, true, true>;
-    /// Ablation builds (bf16, hdim 128): without pingpong, without the
-    /// intra-warpgroup overlap, and without either.
-    FwdBf16Hdim128NoPingpong: fa3_fwd_bf16_hdim128_no_pingpong(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, false, true>;
-    FwdBf16Hdim128NoOverlap: fa3_fwd_bf16_hdim128_no_overlap(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, true, false>;
-    FwdBf16Hdim128Plain: fa3_fwd_bf16_hdim128_plain(FwdParams) [384, 1] => fwd::run::<Bf16, 128, 128, 3, 64, 64, 8, false, false>;
+    forward {
+        /// Attention forward: element type, tiling (a row of `attn::tiles`:
+        /// checked at compile time to be one) and schedule.
+        FwdBf16Hdim64: fa3_fwd_bf16_hdim64 = (Bf16, HDIM64, Full);
+        FwdBf16Hdim128: fa3_fwd_bf16_hdim128 = (Bf16, HDIM128, Full);
+        FwdBf16Hdim256: fa3_fwd_bf16_hdim256 = (Bf16, HDIM256, Full);
+        FwdF16Hdim64: fa3_fwd_f16_hdim64 = (F16, HDIM64, Full);
+        FwdF16Hdim128: fa3_fwd_f16_hdim128 = (F16, HDIM128, Full);
+        FwdF16Hdim256: fa3_fwd_f16_hdim256 = (F16, HDIM256, Full);
+        /// hdim 64 from `attn::tiles::LONG_KEYS` keys on (`LONG_TILINGS`).
+        FwdBf16Hdim64Long: fa3_fwd_bf16_hdim64_long = (Bf16, HDIM64_LONG, Full);
+        FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long = (F16, HDIM64_LONG, Full);
+        /// Ablation builds (bf16, hdim 128): without pingpong, without the
+        /// intra-warpgroup overlap, and without either.
+        FwdBf16Hdim128NoPingpong: fa3_fwd_bf16_hdim128_no_pingpong = (Bf16, HDIM128, NoPingpong);
+        FwdBf16Hdim128NoOverlap: fa3_fwd_bf16_hdim128_no_overlap = (Bf16, HDIM128, NoOverlap);
+        FwdBf16Hdim128Plain: fa3_fwd_bf16_hdim128_plain = (Bf16, HDIM128, Plain);
+    }
 
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.

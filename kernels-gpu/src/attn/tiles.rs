@@ -49,23 +49,30 @@ pub struct Tiling {
 ///   stages 624 / 611, 64 x 2 653-694 / 673, 80 x 2 755 / 725 (64 keys win
 ///   only at 512: 508 vs 497). Before the persistent grid (v3), 80 x 2 ran
 ///   at 454 vs 613 for 48 x 3.
-pub const TILINGS: [Tiling; 3] = [
-    Tiling {
-        head_dim: 64,
-        block_n: 128,
-        stages: 4,
-    },
-    Tiling {
-        head_dim: 128,
-        block_n: 128,
-        stages: 3,
-    },
-    Tiling {
-        head_dim: 256,
-        block_n: 80,
-        stages: 2,
-    },
-];
+pub const TILINGS: [Tiling; 3] = [HDIM64, HDIM128, HDIM256];
+
+/// The rows of [`TILINGS`] and [`LONG_TILINGS`], by name, for the kernel
+/// table (`abi::table`).
+pub const HDIM64: Tiling = Tiling {
+    head_dim: 64,
+    block_n: 128,
+    stages: 4,
+};
+pub const HDIM128: Tiling = Tiling {
+    head_dim: 128,
+    block_n: 128,
+    stages: 3,
+};
+pub const HDIM256: Tiling = Tiling {
+    head_dim: 256,
+    block_n: 80,
+    stages: 2,
+};
+pub const HDIM64_LONG: Tiling = Tiling {
+    head_dim: 64,
+    block_n: 192,
+    stages: 3,
+};
 
 /// Keys from which a head dim with a long-sequence tiling uses it.
 pub const LONG_KEYS: u32 = 4096;
@@ -76,11 +83,7 @@ pub const LONG_KEYS: u32 = 4096;
 ///   443 non-causal, 437-439 vs 424-428 causal; but 512 266 vs 331 and 2k
 ///   405 vs 419, where a tile has 3-11 blocks and the longer block costs
 ///   more at the tail than it saves.
-pub const LONG_TILINGS: [Tiling; 1] = [Tiling {
-    head_dim: 64,
-    block_n: 192,
-    stages: 3,
-}];
+pub const LONG_TILINGS: [Tiling; 1] = [HDIM64_LONG];
 
 /// The tiling for `head_dim` and `seqlen_k` keys, if a kernel exists.
 #[inline(always)]
