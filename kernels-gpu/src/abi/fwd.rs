@@ -57,7 +57,7 @@ pub struct FwdKernel {
 
 /// One forward launch: a persistent grid `(g, 1, 1)`, `g <= order.tiles()`
 /// (CTA `b` starts with tile `b` of `order` and claims further ones from
-/// `tile_counter`), 384 threads, `attn::tiles::smem_layout(..).3` bytes of
+/// `tile_counter`), 384 threads, `attn::tiles::smem_layout(..).bytes` bytes of
 /// shared memory.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -126,7 +126,10 @@ mod tests {
         for schedule in [Schedule::NoPingpong, Schedule::NoOverlap, Schedule::Plain] {
             assert_eq!(rows(FwdElem::Bf16, HDIM128, schedule), 1, "{schedule:?}");
         }
-        assert_eq!(FWD_KERNELS.len(), 2 * (TILINGS.len() + LONG_TILINGS.len()) + 3);
+        assert_eq!(
+            FWD_KERNELS.len(),
+            2 * (TILINGS.len() + LONG_TILINGS.len()) + 3
+        );
         assert!(Schedule::Full.pingpong() && Schedule::Full.overlap());
         assert!(!Schedule::Plain.pingpong() && !Schedule::Plain.overlap());
         assert!(!Schedule::NoPingpong.pingpong() && Schedule::NoPingpong.overlap());

@@ -120,16 +120,34 @@ const fn find(table: &[Tiling], head_dim: u32) -> Option<Tiling> {
     None
 }
 
-/// Byte offsets in a forward CTA's shared memory. Q at 0; stage `s` of K at
-/// `k + s * stage_bytes`, of V at `v + s * stage_bytes`.
+/// Bytes of an mbarrier ring of `stages` stages: a full and an empty
+/// 8-byte mbarrier per stage (`arch::pipeline::TmaPipeline::BYTES`, checked
+/// equal where the kernel places its rings).
+pub const fn ring_bytes(stages: u32) -> u32 {
+    2 * stages * 8
+}
+
+/// Slots of the tile feed that passes tiles from the producer to the
+/// consumers (`sched::TileFeed`): the next tile can be published while the
+/// current one is read.
+pub const FEED_SLOTS: u32 = 2;
+
+/// Byte offsets in a forward CTA's shared memory, the one place they are
+/// computed: the tiles (Q at 0; stage `s` of K at `k + s * stage_bytes`, of
+/// V at `v + s * stage_bytes`), then the rings' mbarriers, then the tile
+/// feed's 4-byte slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmemLayout {
     pub k: u32,
     pub v: u32,
-    /// 8-byte mbarriers: Q's one-stage ring (2), the tile feed's two-stage
-    /// ring (4), then the K and V rings (2 x stages each).
-    pub barriers: u32,
-    /// The tile feed's two 4-byte slots.
+    /// Bytes between two stages of K (and of V).
+    pub stage_bytes: u32,
+    /// Q's one-stage ring.
+    pub q_ring: u32,
+    /// The tile feed's ring of [`FEED_SLOTS`] stages.
+    pub feed_ring: u32,
+    pub k_ring: u32,
+    pub v_ring: u32,
     pub tile_slots: u32,
     /// Total dynamic shared memory.
     pub bytes: u32,
@@ -138,17 +156,24 @@ pub struct SmemLayout {
 /// The shared-memory layout of a forward CTA for `elem_bytes`-byte elements.
 pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
     let q = BLOCK_M * t.head_dim * elem_bytes;
-    let kv = t.block_n * t.head_dim * elem_bytes;
+    let stage_bytes = t.block_n * t.head_dim * elem_bytes;
     let k = q;
-    let v = k + t.stages * kv;
-    let barriers = v + t.stages * kv;
-    let tile_slots = barriers + 8 * (6 + 4 * t.stages);
+    let v = k + t.stages * stage_bytes;
+    let q_ring = v + t.stages * stage_bytes;
+    let feed_ring = q_ring + ring_bytes(1);
+    let k_ring = feed_ring + ring_bytes(FEED_SLOTS);
+    let v_ring = k_ring + ring_bytes(t.stages);
+    let tile_slots = v_ring + ring_bytes(t.stages);
     SmemLayout {
         k,
         v,
-        barriers,
+        stage_bytes,
+        q_ring,
+        feed_ring,
+        k_ring,
+        v_ring,
         tile_slots,
-        bytes: tile_slots + 2 * 4,
+        bytes: tile_slots + 4 * FEED_SLOTS,
     }
 }
 

@@ -31,7 +31,8 @@ use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
-    BLOCK_M, CONSUMER_REGISTERS, PRODUCER_REGISTERS, Tiling, is_tiling, smem_layout,
+    BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, Tiling, is_tiling, ring_bytes,
+    smem_layout,
 };
 use crate::sched::{TileFeed, Tiles};
 
@@ -173,24 +174,25 @@ pub(crate) unsafe fn run<
         trap();
     }
     let layout = smem_layout(tiling, E::BYTES);
+    const {
+        assert!(TmaPipeline::<1>::BYTES == ring_bytes(1));
+        assert!(TileFeed::BARRIER_BYTES == ring_bytes(FEED_SLOTS));
+        assert!(TmaPipeline::<S>::BYTES == ring_bytes(S as u32));
+    };
     let mem = Smem {
         q: base,
         k: base + layout.k,
         v: base + layout.v,
-        stage_bytes: N * D * E::BYTES,
+        stage_bytes: layout.stage_bytes,
     };
-    // SAFETY: Q's ring, the tile feed's, K's, V's, then the feed's slots
-    // (smem_layout).
+    // SAFETY: each ring and the feed at its region of the layout.
     let (q_ring, feed, ring) = unsafe {
-        let q_ring = base + layout.barriers;
-        let feed = q_ring + TmaPipeline::<1>::BYTES;
-        let k = feed + TileFeed::BARRIER_BYTES;
         (
-            TmaPipeline::<1>::at(q_ring),
-            TileFeed::at(feed, base + layout.tile_slots),
+            TmaPipeline::<1>::at(base + layout.q_ring),
+            TileFeed::at(base + layout.feed_ring, base + layout.tile_slots),
             KvRings {
-                k: TmaPipeline::<S>::at(k),
-                v: TmaPipeline::<S>::at(k + TmaPipeline::<S>::BYTES),
+                k: TmaPipeline::<S>::at(base + layout.k_ring),
+                v: TmaPipeline::<S>::at(base + layout.v_ring),
             },
         )
     };

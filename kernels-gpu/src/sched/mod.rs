@@ -13,9 +13,9 @@ use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem;
 use crate::arch::thread::{Elected, block_index, grid_size};
 
-/// Slots in the feed: the producer can publish the next tile while the
-/// consumers still read the current one.
-const SLOTS: usize = 2;
+/// Slots in the feed (`attn::tiles::FEED_SLOTS`, where the layout reserves
+/// them).
+const SLOTS: usize = crate::attn::tiles::FEED_SLOTS as usize;
 /// Every consumer thread frees a slot after reading it.
 const CONSUMER_THREADS: u32 = 256;
 
