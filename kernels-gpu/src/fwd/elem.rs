@@ -1,15 +1,17 @@
 //! The 16-bit element types of the forward: its two GEMMs as wgmma
-//! (`arch::mma_elem`), and how P and O are rounded to them.
+//! (`arch::mma_elem`) and how P is rounded to them; O is rounded on its
+//! way out (`crate::epilogue::Store16`).
 
 use crate::arch::elem::{Bf16, F16, KMajor, MnMajor};
-use crate::arch::fragment::{pack_bf16x2, pack_f16x2};
 use crate::arch::mma_elem::MmaElem;
 use crate::arch::smem::SmemDesc;
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma, ScaleD};
+use crate::epilogue::Store16;
 
-/// bf16 or f16, as the forward uses them.
-pub(crate) trait HalfElem: MmaElem<KMajor> + MmaElem<MnMajor> {
+/// bf16 or f16, as the forward uses them: its inputs, and the type O is
+/// written in.
+pub(crate) trait HalfElem: MmaElem<KMajor> + MmaElem<MnMajor> + Store16 {
     /// S (+)= Q·Kᵀ, both from shared memory.
     #[inline(always)]
     fn qk<const R: usize>(
@@ -37,23 +39,17 @@ pub(crate) trait HalfElem: MmaElem<KMajor> + MmaElem<MnMajor> {
     }
     /// Columns `16 kb ..` of S, rounded, as the A operand of P·V.
     fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self>;
-    /// Two f32 rounded to this type, `lo` in the low half.
-    fn pack2(lo: f32, hi: f32) -> u32;
 }
 
 macro_rules! half_elem {
-    ($elem:ty, $to_a:ident, $pack:ident) => {
+    ($elem:ty, $to_a:ident) => {
         impl HalfElem for $elem {
             #[inline(always)]
             fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self> {
                 s.$to_a(kb)
             }
-            #[inline(always)]
-            fn pack2(lo: f32, hi: f32) -> u32 {
-                $pack(lo, hi)
-            }
         }
     };
 }
-half_elem!(Bf16, to_a_bf16, pack_bf16x2);
-half_elem!(F16, to_a_f16, pack_f16x2);
+half_elem!(Bf16, to_a_bf16);
+half_elem!(F16, to_a_f16);
