@@ -237,6 +237,10 @@ fn row_major<const R: usize>(shape: [usize; R]) -> [usize; R] {
 /// that can instead be another tensor's.
 struct Arena {
     words: Vec<u32>,
+    /// The words' start, taken once from `as_mut_ptr`: every view (read or
+    /// write) derives from it, so writing through a view is sound while the
+    /// `Vec` itself is not touched.
+    base: *mut u8,
 }
 
 /// One tensor of the draw, resolved: where its memory starts (in bytes),
@@ -324,12 +328,24 @@ impl Arena {
                 w & 0x3F7F_3F7F
             })
             .collect();
-        Self { words }
+        Self::of(words)
     }
 
+    fn of(mut words: Vec<u32>) -> Self {
+        let base = words.as_mut_ptr().cast();
+        Self { words, base }
+    }
+
+    /// The arena's bytes (no view of it may be alive).
     fn bytes(&self) -> &[u8] {
-        // SAFETY: u32 has no padding; the byte view covers the same memory.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), self.words.len() * 4) }
+        // SAFETY: u32 has no padding; the bytes are the words' memory, which
+        // no live view writes (the call that took them has returned).
+        unsafe { std::slice::from_raw_parts(self.base, self.words.len() * 4) }
+    }
+
+    /// The start of `r`'s memory in the arena.
+    fn start<T, const R: usize>(&self, r: &Resolved<R>) -> *mut T {
+        self.base.wrapping_add(r.byte_start).cast()
     }
 
     fn tensor<'a, T, const R: usize>(&'a self, r: &Resolved<R>) -> Tensor<'a, T, R> {
@@ -337,15 +353,8 @@ impl Arena {
         // lies inside the arena (planned that way, and shared starts point
         // at other regions' starts), which lives for 'a and is written only
         // through views passed to the same call.
-        let t = unsafe {
-            let base = self
-                .words
-                .as_ptr()
-                .cast::<u8>()
-                .add(r.byte_start)
-                .cast::<T>();
-            Tensor::from_raw_parts(base, r.len, r.shape)
-        };
+        let t =
+            unsafe { Tensor::from_raw_parts(self.start::<T, R>(r).cast_const(), r.len, r.shape) };
         let t = if r.explicit {
             t.with_strides(r.strides)
         } else {
@@ -357,16 +366,7 @@ impl Arena {
     fn tensor_mut<'a, T, const R: usize>(&'a self, r: &Resolved<R>) -> TensorMut<'a, T, R> {
         // SAFETY: as in `tensor`; the arena's words are only written through
         // these views, by the one call they are passed to.
-        let t = unsafe {
-            let base = self
-                .words
-                .as_ptr()
-                .cast::<u8>()
-                .add(r.byte_start)
-                .cast::<T>()
-                .cast_mut();
-            TensorMut::from_raw_parts(base, r.len, r.shape)
-        };
+        let t = unsafe { TensorMut::from_raw_parts(self.start(r), r.len, r.shape) };
         let t = if r.explicit {
             t.with_strides(r.strides)
         } else {
@@ -405,7 +405,7 @@ impl Arena {
             .chunks(4)
             .map(|c| u32::from_ne_bytes(c.try_into().unwrap()))
             .collect();
-        Self { words }
+        Self::of(words)
     }
 
     /// The first bytes that differ from `before` outside the elements of

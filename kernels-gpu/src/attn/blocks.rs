@@ -132,13 +132,11 @@ pub fn unmasked_query_blocks(spec: &MaskSpec, n_start: u32, cols: u32, block_m: 
 mod tests {
     use super::*;
 
-    /// The backward's direction: every visible pair lies in a visited
-    /// query block, and a query block is mask-free exactly when every
-    /// (query, key) in it and the key block is visible.
-    #[test]
-    fn query_blocks_agree_with_brute_force() {
+    /// Masks over lengths on both sides of the block sizes, with every kind
+    /// of window bound (none, 0, 1, 7, 100 on each side).
+    fn for_each_spec(mut check: impl FnMut(&MaskSpec)) {
         let bounds = [-1i32, 0, 1, 7, 100];
-        for (sq, sk) in [
+        for (seqlen_q, seqlen_k) in [
             (1, 1),
             (5, 300),
             (300, 5),
@@ -148,42 +146,51 @@ mod tests {
         ] {
             for &left in &bounds {
                 for &right in &bounds {
-                    let spec = MaskSpec {
-                        seqlen_q: sq,
-                        seqlen_k: sk,
+                    check(&MaskSpec {
+                        seqlen_q,
+                        seqlen_k,
                         left,
                         right,
-                    };
-                    for (block_m, block_n) in [(64, 128), (80, 128), (128, 80)] {
-                        for n_start in (0..sk).step_by(block_n as usize) {
-                            let keys = n_start..(n_start + block_n).min(sk);
-                            let (min, max) = query_blocks(&spec, n_start, block_n, block_m);
-                            let (lo, hi) = unmasked_query_blocks(&spec, n_start, block_n, block_m);
-                            for mb in 0..sq.div_ceil(block_m) {
-                                let queries = mb * block_m..((mb + 1) * block_m).min(sq);
-                                let any = queries
-                                    .clone()
-                                    .any(|i| keys.clone().any(|j| spec.visible(i, j)));
-                                if any {
-                                    assert!(min <= mb && mb < max, "{spec:?} n {n_start} m {mb}");
-                                }
-                                let all = (mb * block_m..(mb + 1) * block_m).all(|i| {
-                                    i < sq
-                                        && (n_start..n_start + block_n).all(|j| spec.visible(i, j))
-                                });
-                                assert_eq!(
-                                    (lo..hi).contains(&mb),
-                                    all,
-                                    "{spec:?} n {n_start} m {mb}: mask-free iff fully visible"
-                                );
-                            }
-                            // No visited block is entirely invisible at its ends.
-                            assert!(max <= sq.div_ceil(block_m));
-                        }
-                    }
+                    });
                 }
             }
         }
+    }
+
+    /// The backward's direction: every visible pair lies in a visited
+    /// query block, and a query block is mask-free exactly when every
+    /// (query, key) in it and the key block is visible.
+    #[test]
+    fn query_blocks_agree_with_brute_force() {
+        for_each_spec(|spec| {
+            let (sq, sk) = (spec.seqlen_q, spec.seqlen_k);
+            for (block_m, block_n) in [(64, 128), (80, 128), (128, 80)] {
+                for n_start in (0..sk).step_by(block_n as usize) {
+                    let keys = n_start..(n_start + block_n).min(sk);
+                    let (min, max) = query_blocks(spec, n_start, block_n, block_m);
+                    let (lo, hi) = unmasked_query_blocks(spec, n_start, block_n, block_m);
+                    for mb in 0..sq.div_ceil(block_m) {
+                        let queries = mb * block_m..((mb + 1) * block_m).min(sq);
+                        let any = queries
+                            .clone()
+                            .any(|i| keys.clone().any(|j| spec.visible(i, j)));
+                        if any {
+                            assert!(min <= mb && mb < max, "{spec:?} n {n_start} m {mb}");
+                        }
+                        let all = (mb * block_m..(mb + 1) * block_m).all(|i| {
+                            i < sq && (n_start..n_start + block_n).all(|j| spec.visible(i, j))
+                        });
+                        assert_eq!(
+                            (lo..hi).contains(&mb),
+                            all,
+                            "{spec:?} n {n_start} m {mb}: mask-free iff fully visible"
+                        );
+                    }
+                    // No visited block is entirely invisible at its ends.
+                    assert!(max <= sq.div_ceil(block_m));
+                }
+            }
+        });
     }
 
     /// Every visible pair lies in a visited block; blocks outside the range
@@ -191,48 +198,31 @@ mod tests {
     /// visible.
     #[test]
     fn agrees_with_brute_force() {
-        let bounds = [-1i32, 0, 1, 7, 100];
-        for (sq, sk) in [
-            (1, 1),
-            (5, 300),
-            (300, 5),
-            (129, 260),
-            (256, 256),
-            (300, 299),
-        ] {
-            for &left in &bounds {
-                for &right in &bounds {
-                    let spec = MaskSpec {
-                        seqlen_q: sq,
-                        seqlen_k: sk,
-                        left,
-                        right,
-                    };
-                    for block_n in [80, 128] {
-                        for m_start in (0..sq).step_by(128) {
-                            let rows = 128.min(sq - m_start).max(1);
-                            let (min, max) = key_blocks(&spec, m_start, 128, block_n);
-                            for nb in 0..sk.div_ceil(block_n) {
-                                let keys = nb * block_n..((nb + 1) * block_n).min(sk);
-                                let any = (m_start..m_start + rows)
-                                    .any(|i| keys.clone().any(|j| spec.visible(i, j)));
-                                if any {
-                                    assert!(min <= nb && nb < max, "{spec:?} m {m_start} n {nb}");
-                                }
-                                let all = (m_start..m_start + 128).all(|i| {
-                                    (nb * block_n..(nb + 1) * block_n).all(|j| spec.visible(i, j))
-                                });
-                                let (lo, hi) = unmasked_blocks(&spec, m_start, 128, block_n);
-                                assert_eq!(
-                                    (lo..hi).contains(&nb),
-                                    all,
-                                    "{spec:?} m {m_start} n {nb}: mask-free iff fully visible"
-                                );
-                            }
+        for_each_spec(|spec| {
+            let (sq, sk) = (spec.seqlen_q, spec.seqlen_k);
+            for block_n in [80, 128] {
+                for m_start in (0..sq).step_by(128) {
+                    let rows = 128.min(sq - m_start).max(1);
+                    let (min, max) = key_blocks(spec, m_start, 128, block_n);
+                    for nb in 0..sk.div_ceil(block_n) {
+                        let keys = nb * block_n..((nb + 1) * block_n).min(sk);
+                        let any = (m_start..m_start + rows)
+                            .any(|i| keys.clone().any(|j| spec.visible(i, j)));
+                        if any {
+                            assert!(min <= nb && nb < max, "{spec:?} m {m_start} n {nb}");
                         }
+                        let all = (m_start..m_start + 128).all(|i| {
+                            (nb * block_n..(nb + 1) * block_n).all(|j| spec.visible(i, j))
+                        });
+                        let (lo, hi) = unmasked_blocks(spec, m_start, 128, block_n);
+                        assert_eq!(
+                            (lo..hi).contains(&nb),
+                            all,
+                            "{spec:?} m {m_start} n {nb}: mask-free iff fully visible"
+                        );
                     }
                 }
             }
-        }
+        });
     }
 }
