@@ -2,10 +2,11 @@
 //! `forward.rs` and `backward.rs`.
 
 use super::element::Real;
+use super::layout::element_count;
 use super::owned::{OwnedTensor, Storage};
 use super::residency::Target;
 use super::shape::FixedDims;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{Element, Gpu};
 use crate::reference::seqlen::Seqlens;
 
@@ -58,22 +59,6 @@ pub(super) fn fixed_seqlens(d: &FixedDims) -> Result<Seqlens> {
     Ok(d.seqlens())
 }
 
-/// The element count of a row-major tensor of `shape`, or
-/// [`Error::Overflow`].
-fn elements(tensor: &'static str, shape: &[usize]) -> Result<usize> {
-    if shape.contains(&0) {
-        // Empty, however large the other dimensions.
-        return Ok(0);
-    }
-    shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::Overflow {
-            tensor,
-            problem: format!("{shape:?} has more elements than usize holds"),
-        })
-}
-
 impl Device {
     /// The CPU reference backend, accumulating in `f32`.
     pub fn cpu() -> Self {
@@ -121,7 +106,7 @@ impl Device {
         name: &'static str,
         shape: [usize; R],
     ) -> Result<OwnedTensor<T, R>> {
-        let len = elements(name, &shape)?;
+        let len = element_count(name, &shape)?;
         let storage = match &self.backend {
             Backend::Cpu(_) => Storage::Host(crate::memory::filled(name, len, T::from_f32(0.0))?),
             Backend::Gpu(gpu) => Storage::Device(gpu.alloc(len)?),

@@ -116,6 +116,25 @@ impl<const R: usize> Layout<R> {
     }
 }
 
+/// The element count of `shape`, counted logically (a zero stride counts
+/// each of its indices; an empty shape has none, however long its other
+/// axes): at most `i64::MAX`, what the kernels index with, or
+/// [`Error::Overflow`].
+pub(crate) fn element_count(tensor: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    shape
+        .iter()
+        .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
+        .filter(|&n| n <= i64::MAX as u128)
+        .map(|n| n as usize)
+        .ok_or_else(|| Error::Overflow {
+            tensor,
+            problem: format!("shape {shape:?} has more than i64::MAX elements"),
+        })
+}
+
 /// Row-major strides of a shape whose element count fits (every axis is at
 /// most 2^31 − 1 and the view is checked against i64 before these are
 /// used); saturating, so a shape too large for them is refused by that
@@ -143,18 +162,9 @@ fn normalized<const R: usize>(shape: [usize; R], mut strides: [usize; R]) -> [us
 }
 
 impl<const R: usize> Checked<R> {
-    /// Elements the view addresses, counted logically (a zero stride counts
-    /// each of its indices): at most `i64::MAX`, or [`Error::Overflow`].
+    /// Elements the view addresses, counted logically (see [`element_count`]).
     pub fn elements(&self, tensor: &'static str) -> Result<usize> {
-        self.shape
-            .iter()
-            .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
-            .filter(|&n| n <= i64::MAX as u128)
-            .map(|n| n as usize)
-            .ok_or_else(|| Error::Overflow {
-                tensor,
-                problem: format!("shape {:?} has more than i64::MAX elements", self.shape),
-            })
+        element_count(tensor, &self.shape)
     }
 
     /// Errors unless every element of the view has an address of its own:
