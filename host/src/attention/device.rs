@@ -24,12 +24,12 @@ pub enum Precision {
 ///
 /// Both backends take the same arguments and give the same results within
 /// precision. The CPU backend needs every tensor in host memory, a GPU
-/// backend every tensor in its own memory ([`Error::WrongMemory`]
+/// backend every tensor in its own memory ([`Error::WrongMemory`](crate::Error::WrongMemory)
 /// otherwise). Entry points a GPU cannot run yet return
-/// [`Error::Unsupported`] after validating everything; none falls back to
+/// [`Error::Unsupported`](crate::Error::Unsupported) after validating everything; none falls back to
 /// the CPU silently. The entry points that allocate their results
 /// ([`Device::forward`], [`Device::backward`]) never panic or abort on size:
-/// memory that cannot be had is a typed error ([`Error::Allocation`] on the
+/// memory that cannot be had is a typed error ([`Error::Allocation`](crate::Error::Allocation) on the
 /// host, the driver's out-of-memory error on a GPU) before anything is
 /// written, and the CPU backend asks for its working memory the same way
 /// before it starts.
