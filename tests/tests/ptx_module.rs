@@ -2,6 +2,7 @@
 //! ptxas every kernel's resources (`cargo xtask test` filters the `ptxas_`
 //! tests out, saying so, when ptxas is missing).
 
+use fa3_kernels::abi::BWD_KERNELS;
 use fa3_kernels_builder::{KERNELS, inspect, ptx, tools};
 
 #[test]
@@ -147,6 +148,57 @@ fn ptxas_forward_kernels_are_warp_specialized() {
         }
         assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
     }
+}
+
+/// The backward kernels are built as designed: the main kernels warp
+/// specialized (setmaxnreg for both roles in PTX and SASS, consumers above
+/// the 168-register entry cap), with TMA loads of Q, dO, K, V, bulk copies
+/// of the row statistics, wgmma, and the dQ partials added by bulk
+/// reductions; no spills, local memory or serialized wgmma in any of them.
+#[test]
+fn ptxas_backward_kernels_are_warp_specialized() {
+    let kernels = inspected();
+    let class =
+        |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
+    let backward: Vec<_> = kernels
+        .iter()
+        .filter(|k| k.kernel.starts_with("fa3_bwd_"))
+        .collect();
+    assert_eq!(
+        backward.len(),
+        BWD_KERNELS.len() + 4,
+        "main kernels, 2 preprocess and 2 conversion kernels"
+    );
+    let mut main = 0;
+    for k in backward {
+        let name = &k.kernel;
+        assert_eq!(class(k, "LDL/STL"), 0, "{name}: local memory");
+        assert!(k.warnings.is_empty(), "{name}: {:?}", k.warnings);
+        assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
+        if !BWD_KERNELS.iter().any(|b| b.spec.entry == name) {
+            continue;
+        }
+        main += 1;
+        assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
+        assert_eq!(class(k, "USETMAXREG"), 2, "{name}: setmaxnreg in SASS");
+        assert_eq!(
+            k.usage.registers, 168,
+            "{name}: 384 threads x 1 block cap at entry"
+        );
+        assert!(
+            k.max_register > 168,
+            "{name}: consumers use R{} at most",
+            k.max_register
+        );
+        assert!(class(k, "HGMMA") > 0, "{name}: no wgmma in SASS");
+        assert!(class(k, "UTMALDG") > 0, "{name}: no TMA load in SASS");
+        assert!(class(k, "UBLKCP") > 0, "{name}: no bulk copy in SASS");
+        assert!(
+            class(k, "UBLKRED") > 0,
+            "{name}: no dQ bulk reduction in SASS"
+        );
+    }
+    assert_eq!(main, BWD_KERNELS.len());
 }
 
 /// Every kernel of the embedded module, assembled by ptxas and disassembled

@@ -45,6 +45,10 @@ pub const CLASSES: &[(&str, &[&str])] = &[
     ("SYNCS", &["SYNCS"]),
     ("UTMALDG", &["UTMALDG"]),
     ("UTMASTG", &["UTMASTG"]),
+    // Bulk (non-tensor) copies and reduce-adds: the backward's row
+    // statistics and its dQ reductions.
+    ("UBLKCP", &["UBLKCP"]),
+    ("UBLKRED", &["UBLKRED"]),
     ("MUFU", &["MUFU"]),
     ("USETMAXREG", &["USETMAXREG"]),
 ];

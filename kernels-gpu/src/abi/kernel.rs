@@ -36,6 +36,9 @@ pub trait Kernel {
 /// forward {
 ///     Marker: entry = (Elem, TILING, Schedule);
 /// }
+/// backward {
+///     Marker: entry = (Elem, BWD_TILING);
+/// }
 /// Marker: entry(Params) [max threads per block, min blocks per SM] => body;
 /// ```
 ///
@@ -43,7 +46,8 @@ pub trait Kernel {
 /// `abi::fwd::FwdElem` on the host), its tiling (a row of `attn::tiles`) and
 /// its schedule (`abi::fwd::Schedule`); from those the row's device body (the
 /// const generics of `fwd::run`, derived here and nowhere else) and its
-/// `FWD_KERNELS` entry (what the host picks a kernel by) are generated.
+/// `FWD_KERNELS` entry (what the host picks a kernel by) are generated. A
+/// backward row does the same for `bwd::run` and `BWD_KERNELS`.
 ///
 /// The device entry is generated here (and only on nvptx64) so that its name,
 /// its parameter type and its launch bounds cannot drift from what the host
@@ -54,10 +58,28 @@ macro_rules! kernel_table {
             $(#[$fdoc:meta])*
             $fname:ident : $fentry:ident = ($elem:ident, $tiling:ident, $schedule:ident);
         )*}
+        backward {$(
+            $(#[$bdoc:meta])*
+            $bname:ident : $bentry:ident = ($belem:ident, $btiling:ident);
+        )*}
         $($rest:tt)*
     ) => {
         $crate::abi::kernel::kernel_table! {
             @kernels
+            $(
+                $(#[$bdoc])*
+                // 384 threads: one producer and two consumer warpgroups; one
+                // CTA per SM (persistent grid).
+                $bname : $bentry ($crate::abi::bwd::BwdParams) [384, 1] => $crate::bwd::run::<
+                    $crate::arch::elem::$belem,
+                    { $crate::attn::tiles::$btiling.head_dim },
+                    { $crate::attn::tiles::$btiling.block_m },
+                    { $crate::attn::tiles::$btiling.stages as usize },
+                    { ($crate::attn::tiles::$btiling.head_dim / 2) as usize },
+                    { ($crate::attn::tiles::$btiling.block_m / 2) as usize },
+                    { ($crate::attn::tiles::$btiling.block_m / 16) as usize },
+                >;
+            )*
             $(
                 $(#[$fdoc])*
                 // 384 threads: one producer and two consumer warpgroups; one
@@ -76,6 +98,15 @@ macro_rules! kernel_table {
             )*
             $($rest)*
         }
+
+        /// Every backward main kernel, as the host chooses among them.
+        pub const BWD_KERNELS: &[$crate::abi::bwd::BwdKernel] = &[$(
+            $crate::abi::bwd::BwdKernel {
+                elem: $crate::abi::fwd::FwdElem::$belem,
+                tiling: $crate::attn::tiles::$btiling,
+                spec: <$bname as $crate::abi::Kernel>::SPEC,
+            },
+        )*];
 
         /// Every forward kernel, as the host chooses among them.
         pub const FWD_KERNELS: &[$crate::abi::fwd::FwdKernel] = &[$(

@@ -6,9 +6,11 @@
 //! host-side marker type implementing [`Kernel`], and the [`KERNELS`] list the
 //! builder uses to patch `.maxntid`/`.minnctapersm` into the PTX.
 
+pub mod bwd;
 pub mod fwd;
 mod kernel;
 mod ptr;
+pub mod sched;
 pub mod selftest;
 mod table;
 mod tensor_map;

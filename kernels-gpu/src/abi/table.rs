@@ -4,6 +4,7 @@
 //! schedule);`, any other `Marker: entry(Params) [max threads, min
 //! blocks/SM] => device body;` (see `kernel_table!`).
 
+use super::bwd::{BwdConvertParams, BwdPreParams};
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
 use super::selftest::{ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
@@ -27,6 +28,7 @@ unsafe impl KernelParams for SmokeParams {}
 #[cfg(target_arch = "nvptx64")]
 use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
+    bwd,
     selftest::{
         chain,
         gemm::{self, BK, BMn},
@@ -54,6 +56,22 @@ kernel_table! {
         FwdBf16Hdim128NoOverlap: fa3_fwd_bf16_hdim128_no_overlap = (Bf16, HDIM128, NoOverlap);
         FwdBf16Hdim128Plain: fa3_fwd_bf16_hdim128_plain = (Bf16, HDIM128, Plain);
     }
+
+    backward {
+        /// Attention backward main kernel: element type and backward tiling
+        /// (a row of `attn::tiles::BWD_TILINGS`, checked at compile time).
+        BwdBf16Hdim64: fa3_bwd_bf16_hdim64 = (Bf16, BWD_HDIM64);
+        BwdBf16Hdim128: fa3_bwd_bf16_hdim128 = (Bf16, BWD_HDIM128);
+        BwdF16Hdim64: fa3_bwd_f16_hdim64 = (F16, BWD_HDIM64);
+        BwdF16Hdim128: fa3_bwd_f16_hdim128 = (F16, BWD_HDIM128);
+    }
+
+    /// Backward preprocess: rowsum(dO∘O), LSE·log2e, dQ accumulator cleared.
+    BwdPreprocessBf16: fa3_bwd_preprocess_bf16(BwdPreParams) [256, 1] => bwd::preprocess::run::<Bf16>;
+    BwdPreprocessF16: fa3_bwd_preprocess_f16(BwdPreParams) [256, 1] => bwd::preprocess::run::<F16>;
+    /// Backward: f32 partials (dQ; GQA's dK, dV) to 16-bit gradients.
+    BwdConvertBf16: fa3_bwd_convert_bf16(BwdConvertParams) [128, 1] => bwd::convert::run::<Bf16>;
+    BwdConvertF16: fa3_bwd_convert_f16(BwdConvertParams) [128, 1] => bwd::convert::run::<F16>;
 
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.

@@ -51,6 +51,17 @@ pub fn quad_transpose(mut x: [u32; 4], q: u32) -> [u32; 4] {
     x
 }
 
+/// `value` summed over the 32 lanes of the warp (every lane gets the sum).
+#[inline(always)]
+pub fn warp_sum(value: f32) -> f32 {
+    // Five explicit steps: a loop over an array of masks put the array in
+    // local memory.
+    let a = value + shfl_xor(value, 16);
+    let a = a + shfl_xor(a, 8);
+    let a = a + shfl_xor(a, 4);
+    quad_sum(a)
+}
+
 #[inline(always)]
 fn shfl_xor(value: f32, mask: u32) -> f32 {
     // SAFETY: a full-warp butterfly shuffle; every lane executes it.
@@ -77,6 +88,29 @@ pub fn pack_f16x2(lo: f32, hi: f32) -> u32 {
         asm!("cvt.rn.f16x2.f32 {o}, {h}, {l};", o = out(reg32) out, h = in(reg32) hi, l = in(reg32) lo)
     }
     out
+}
+
+/// The two bf16 of a register as f32 (`lo` half first): bf16 is the upper
+/// half of an f32, so this is exact and needs no conversion instruction.
+#[inline(always)]
+pub fn unpack_bf16x2(w: u32) -> (f32, f32) {
+    (f32::from_bits(w << 16), f32::from_bits(w & 0xffff_0000))
+}
+
+/// The two f16 of a register as f32 (`lo` half first), exactly.
+#[inline(always)]
+pub fn unpack_f16x2(w: u32) -> (f32, f32) {
+    let (lo, hi): (f32, f32);
+    // SAFETY: conversions of register halves.
+    unsafe {
+        asm!(
+            "{{ .reg .b16 l, h; mov.b32 {{l, h}}, {w}; cvt.f32.f16 {lo}, l; cvt.f32.f16 {hi}, h; }}",
+            w = in(reg32) w,
+            lo = out(reg32) lo,
+            hi = out(reg32) hi,
+        )
+    }
+    (lo, hi)
 }
 
 impl<const R: usize> Accumulator<R> {

@@ -44,3 +44,74 @@ pub unsafe fn store_16_bytes(address: u64, words: [u32; 4]) {
         )
     }
 }
+
+/// Loads 16 bytes at `address` with one `ld.global.v4` (`[0]` from the
+/// lowest address).
+///
+/// # Safety
+/// `address` is a 16-byte aligned global address this thread may read, not
+/// written concurrently.
+#[inline(always)]
+pub unsafe fn load_16_bytes(address: u64) -> [u32; 4] {
+    let w: [u32; 4];
+    // SAFETY: per the contract.
+    unsafe {
+        let (w0, w1, w2, w3): (u32, u32, u32, u32);
+        asm!(
+            "ld.global.v4.b32 {{{w0}, {w1}, {w2}, {w3}}}, [{a}];",
+            a = in(reg64) address,
+            w0 = out(reg32) w0,
+            w1 = out(reg32) w1,
+            w2 = out(reg32) w2,
+            w3 = out(reg32) w3,
+            options(readonly, nostack),
+        );
+        w = [w0, w1, w2, w3];
+    }
+    w
+}
+
+/// Reads the `u32` at `flag` with acquire semantics at GPU scope: memory
+/// operations released before the value was written are visible after.
+///
+/// # Safety
+/// `flag` is a live, 4-byte aligned global address.
+#[inline(always)]
+pub unsafe fn load_acquire_gpu(flag: GlobalPtr<u32>) -> u32 {
+    let v: u32;
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "ld.acquire.gpu.global.u32 {v}, [{a}];",
+            v = out(reg32) v,
+            a = in(reg64) flag.address(),
+        )
+    }
+    v
+}
+
+/// Adds 1 to the `u32` at `flag` with release semantics at GPU scope,
+/// after a fence that orders this thread's earlier writes, the bulk
+/// (async-proxy) ones included, before it.
+///
+/// # Safety
+/// As [`load_acquire_gpu`]; other threads access `flag` only atomically.
+#[inline(always)]
+pub unsafe fn release_increment_gpu(flag: GlobalPtr<u32>) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "fence.proxy.async.global;",
+            "red.release.gpu.global.add.u32 [{a}], 1;",
+            a = in(reg64) flag.address(),
+        )
+    }
+}
+
+/// Orders global memory this thread acquired (generic proxy) before its
+/// later bulk (async-proxy) accesses.
+#[inline(always)]
+pub fn fence_proxy_async_global() {
+    // SAFETY: a fence has no operands.
+    unsafe { asm!("fence.proxy.async.global;") }
+}

@@ -2,7 +2,7 @@
 //! per-type [`Mma`] methods, so kernels and self-tests are generic over the
 //! element and name each instruction once, here.
 
-use super::elem::{Bf16, E4m3, Element, F16, KMajor, Major};
+use super::elem::{Bf16, E4m3, Element, F16, KMajor, Major, MnMajor};
 use super::smem::SmemDesc;
 use super::thread::Warpgroup;
 use super::wgmma::{Accumulator, FragA, Mma, ScaleD};
@@ -67,3 +67,39 @@ macro_rules! mma_elem {
 mma_elem!(impl<MB> Bf16, MB, 16, mma_ss_bf16, mma_rs_bf16);
 mma_elem!(impl<MB> F16, MB, 16, mma_ss_f16, mma_rs_f16);
 mma_elem!(impl<> E4m3, KMajor, 32, mma_ss_e4m3, mma_rs_e4m3);
+
+/// A 16-bit element type, whose SS wgmma also reads A MN-major (the
+/// backward's dQ = dS·K reads dS from the dSᵀ tile it stored). FP8 wgmma
+/// has no transpose: no e4m3 implementation.
+pub trait MmaElemTransA<MB: Major>: MmaElem<MB> {
+    /// D (+)= A·B, A from shared memory MN-major (M contiguous).
+    fn ss_t<const R: usize>(
+        acc: &mut Accumulator<R>,
+        wg: &Warpgroup,
+        a: SmemDesc<MnMajor>,
+        b: SmemDesc<MB>,
+        scale: ScaleD,
+    ) where
+        Accumulator<R>: Mma;
+}
+
+macro_rules! mma_elem_trans_a {
+    ($elem:ty, $ss:ident) => {
+        impl<MB: Major> MmaElemTransA<MB> for $elem {
+            #[inline(always)]
+            fn ss_t<const R: usize>(
+                acc: &mut Accumulator<R>,
+                wg: &Warpgroup,
+                a: SmemDesc<MnMajor>,
+                b: SmemDesc<MB>,
+                scale: ScaleD,
+            ) where
+                Accumulator<R>: Mma,
+            {
+                acc.$ss(wg, a, b, scale);
+            }
+        }
+    };
+}
+mma_elem_trans_a!(Bf16, mma_ss_bf16);
+mma_elem_trans_a!(F16, mma_ss_f16);

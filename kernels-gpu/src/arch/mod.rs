@@ -5,6 +5,7 @@
 //! counts) must fold into the instructions. Collective operations go through
 //! LLVM intrinsics, never inline asm (see `intrinsics`).
 
+pub mod bulk;
 pub mod elem;
 pub mod fragment;
 pub mod global;

@@ -42,6 +42,46 @@ pub unsafe fn store_u32(addr: u32, value: u32) {
     unsafe { asm!("st.shared.b32 [{a}], {v};", a = in(reg32) addr, v = in(reg32) value) }
 }
 
+/// Loads the f32 at shared address `addr`. Pure: loads of one address
+/// between two barriers may be merged (the barrier asm orders them).
+///
+/// # Safety
+/// As [`load_u32`].
+#[inline(always)]
+pub unsafe fn load_f32(addr: u32) -> f32 {
+    let v: f32;
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "ld.shared.f32 {v}, [{a}];",
+            v = out(reg32) v,
+            a = in(reg32) addr,
+            options(pure, readonly, nostack),
+        )
+    }
+    v
+}
+
+/// Stores 16 bytes at shared address `addr` (`words[0]` lowest).
+///
+/// # Safety
+/// `addr` is 16-byte aligned, inside the dynamic shared memory, and no
+/// other thread accesses those bytes concurrently.
+#[inline(always)]
+pub unsafe fn store_16_bytes(addr: u32, words: [u32; 4]) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "st.shared.v4.b32 [{a}], {{{w0}, {w1}, {w2}, {w3}}};",
+            a = in(reg32) addr,
+            w0 = in(reg32) words[0],
+            w1 = in(reg32) words[1],
+            w2 = in(reg32) words[2],
+            w3 = in(reg32) words[3],
+        )
+    }
+}
+
 /// A `ROWS x COLS` tile of `T` in shared memory, stored as 128-byte column
 /// blocks with the 128-byte swizzle (what TMA writes with a 128-byte inner
 /// box). `M` says how wgmma reads it.

@@ -12,6 +12,14 @@ pub enum NamedBarrier {
     ConsumerTurn1 = 1,
     /// Turn of consumer warpgroup 2 to issue its GEMMs (pingpong).
     ConsumerTurn2 = 2,
+    /// Backward: both consumers have written their dS of the query block
+    /// (each one's dQ GEMM reads the other's).
+    BwdDsWritten = 3,
+    /// Backward: consumer warpgroup 1's own warps (its dQ staging block
+    /// free, or written).
+    BwdConsumer1 = 4,
+    /// Backward: consumer warpgroup 2's own warps.
+    BwdConsumer2 = 5,
 }
 
 impl NamedBarrier {
@@ -22,6 +30,18 @@ impl NamedBarrier {
             NamedBarrier::ConsumerTurn1
         } else {
             NamedBarrier::ConsumerTurn2
+        }
+    }
+}
+
+impl NamedBarrier {
+    /// The own barrier of backward consumer `i` (0 or 1).
+    #[inline(always)]
+    pub fn bwd_consumer(i: u32) -> Self {
+        if i == 0 {
+            NamedBarrier::BwdConsumer1
+        } else {
+            NamedBarrier::BwdConsumer2
         }
     }
 }

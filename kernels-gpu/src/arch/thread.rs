@@ -7,7 +7,7 @@
 
 use super::intrinsics;
 use core::arch::asm;
-use core::arch::nvptx::{_block_idx_x, _grid_dim_x, _thread_idx_x};
+use core::arch::nvptx::{_block_idx_x, _block_idx_y, _block_idx_z, _grid_dim_x, _thread_idx_x};
 
 /// Threads in a warp.
 pub const WARP: u32 = 32;
@@ -26,6 +26,19 @@ pub fn thread_index() -> u32 {
 pub fn block_index() -> u32 {
     // SAFETY: reading a special register.
     unsafe { _block_idx_x() as u32 }
+}
+
+/// `(blockIdx.x, blockIdx.y, blockIdx.z)`.
+#[inline(always)]
+pub fn block_index_3d() -> (u32, u32, u32) {
+    // SAFETY: reading special registers.
+    unsafe {
+        (
+            _block_idx_x() as u32,
+            _block_idx_y() as u32,
+            _block_idx_z() as u32,
+        )
+    }
 }
 
 /// `gridDim.x`.

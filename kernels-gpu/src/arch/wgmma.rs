@@ -42,6 +42,19 @@ pub struct Accumulator<const R: usize> {
     pub regs: [f32; R],
 }
 
+impl ScaleD {
+    /// The scale of k-step `step` of a GEMM that starts from zero: the
+    /// first step overwrites, every later one accumulates.
+    #[inline(always)]
+    pub fn from_step(step: u32) -> Self {
+        if step == 0 {
+            ScaleD::Zero
+        } else {
+            ScaleD::Accumulate
+        }
+    }
+}
+
 /// An A operand in registers for one k-step: 4 x 32 bits per thread (k16:
 /// 2 x 16-bit each; k32: 4 x e4m3 each; see `layout::fragment`).
 pub struct FragA<T> {
@@ -100,6 +113,11 @@ pub trait Mma {
     /// Calls `f(register index, value)` for every register, unrolled (the
     /// index is a constant in each call, so the array stays in registers).
     fn for_each(&self, f: impl FnMut(u32, f32));
+    /// Calls `f(register index)` for every register index, unrolled (for
+    /// loops over values derived from the registers, such as the packed
+    /// fragments of this accumulator, which a runtime index would put in
+    /// local memory).
+    fn each_index(f: impl FnMut(u32));
     /// Replaces every register `x` by `f(register index, x)`, unrolled as
     /// [`Mma::for_each`] (masking, softmax, rescaling in place).
     fn update(&mut self, f: impl FnMut(u32, f32) -> f32);
@@ -187,6 +205,14 @@ macro_rules! shape {
                 let mut reg = 0;
                 f(reg, *$first);
                 $(reg += 1; f(reg, *$rest);)*
+                let _ = reg;
+            }
+
+            #[inline(always)]
+            fn each_index(mut f: impl FnMut(u32)) {
+                let mut reg = 0;
+                f(reg);
+                $(let _ = stringify!($rest); reg += 1; f(reg);)*
                 let _ = reg;
             }
 

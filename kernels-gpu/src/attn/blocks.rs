@@ -193,6 +193,29 @@ mod tests {
         });
     }
 
+    /// Both directions name the same (query block, key block) pairs: the
+    /// deterministic backward counts a query block's dQ contributions with
+    /// `key_blocks` while each key block visits `query_blocks`; a pair
+    /// counted on one side only would make a reduction wait forever.
+    #[test]
+    fn both_directions_name_the_same_block_pairs() {
+        for_each_spec(|spec| {
+            for (block_m, block_n) in [(64, 128), (128, 128), (64, 80)] {
+                for m in 0..spec.seqlen_q.div_ceil(block_m) {
+                    let (n_min, n_max) = key_blocks(spec, m * block_m, block_m, block_n);
+                    for n in 0..spec.seqlen_k.div_ceil(block_n) {
+                        let (m_min, m_max) = query_blocks(spec, n * block_n, block_n, block_m);
+                        assert_eq!(
+                            (n_min..n_max).contains(&n),
+                            (m_min..m_max).contains(&m),
+                            "{spec:?} m {m} n {n} ({block_m} x {block_n})"
+                        );
+                    }
+                }
+            }
+        });
+    }
+
     /// Every visible pair lies in a visited block; blocks outside the range
     /// hold no visible pair; a block is mask-free exactly when it is fully
     /// visible.

@@ -1,6 +1,7 @@
-//! Tile sizes of the forward kernel, per head dim, in one table.
+//! Tile sizes of the attention kernels, per head dim, in one table: the
+//! forward's rows first, the backward's below ([`BwdTiling`]).
 //!
-//! Every kernel has 128 query rows per CTA (two consumer warpgroups of 64
+//! Every forward kernel has 128 query rows per CTA (two consumer warpgroups of 64
 //! rows) and one producer warpgroup. A consumer thread holds S (BLOCK_N / 2
 //! registers), O (head_dim / 2) and P as A fragments (BLOCK_N / 4), which
 //! must fit the `CONSUMER_REGISTERS` `setmaxnreg` gives it; shared memory
@@ -177,9 +178,205 @@ pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
     }
 }
 
+/// The tiling of one head dim in the backward: a CTA owns `block_n` keys
+/// (each of the two consumer warpgroups 64 of them, with their dK and dV
+/// in f32 registers) and visits the query blocks of `block_m` rows that
+/// see them, `stages` of Q/dO in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BwdTiling {
+    pub head_dim: u32,
+    pub block_m: u32,
+    pub block_n: u32,
+    pub stages: u32,
+}
+
+/// Registers per backward producer thread after `setmaxnreg.dec`: its
+/// tile walk also addresses the row statistics' bulk copies, and spilled 4
+/// bytes at the forward's 40.
+pub const BWD_PRODUCER_REGISTERS: u32 = 40;
+/// Registers per backward consumer thread: the rest of the 168 x 384.
+pub const BWD_CONSUMER_REGISTERS: u32 = 232;
+const _: () = assert!(BWD_PRODUCER_REGISTERS * 128 + BWD_CONSUMER_REGISTERS * 256 <= 168 * 384);
+
+/// Keys per backward consumer warpgroup (one wgmma M of Sᵀ = K·Qᵀ).
+pub const BWD_KEYS_PER_CONSUMER: u32 = 64;
+
+/// Columns of dQ per fragment-order block (`layout::fragment`): a
+/// consumer's dQ GEMM is 64 query rows by this many columns.
+pub const DQ_BLOCK_COLS: u32 = 64;
+
+/// The backward rows, chosen from the register budget (a consumer thread
+/// holds dK and dV of its 64 keys, head_dim registers, plus one f32 block
+/// of 64 x block_m for Sᵀ and then dPᵀ, block_m / 2, plus the 16-bit Pᵀ
+/// and dSᵀ fragments, block_m / 4 each; its 64 x 64 dQ part, 32, comes
+/// after them: at hdim 128 ptxas fits it all in R229 of 232, where
+/// separate Sᵀ and dPᵀ blocks spilled 164 bytes) and shared memory (K, V, `stages` x (Q, dO), two dS tiles, two dQ
+/// staging blocks):
+/// - 128 keys: dQ's partial is summed over both consumers' keys before it
+///   is reduced into global memory, each consumer reducing one 64 x 64
+///   block of it ([`BwdTiling::dq_block`]); L2 then adds 4 / (10 ·
+///   block_n) bytes per FLOP, about 2 TB/s at 600 TFLOPs/s (per-consumer
+///   partials over 64 keys each doubled that: hdim 64 ran at 0.66x FA3
+///   with them, and decoupling the consumers changed nothing);
+/// - hdim 128: 64 query rows per step (FA3's choice for causal; its 80
+///   for non-causal does not divide into our 64-column dS tiles), the
+///   consumers split dQ's columns;
+/// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
+///   rows;
+/// - hdim 256 needs dK and dV split by columns across the consumers (256
+///   registers of them per 64 keys): not built yet.
+pub const BWD_TILINGS: [BwdTiling; 2] = [BWD_HDIM64, BWD_HDIM128];
+
+/// The rows of [`BWD_TILINGS`] by name, for the kernel table.
+pub const BWD_HDIM64: BwdTiling = BwdTiling {
+    head_dim: 64,
+    block_m: 128,
+    block_n: 128,
+    stages: 2,
+};
+pub const BWD_HDIM128: BwdTiling = BwdTiling {
+    head_dim: 128,
+    block_m: 64,
+    block_n: 128,
+    stages: 2,
+};
+
+/// The backward tiling for `head_dim`, if a kernel exists.
+#[inline(always)]
+pub const fn bwd_tiling(head_dim: u32) -> Option<BwdTiling> {
+    let mut i = 0;
+    while i < BWD_TILINGS.len() {
+        if BWD_TILINGS[i].head_dim == head_dim {
+            return Some(BWD_TILINGS[i]);
+        }
+        i += 1;
+    }
+    None
+}
+
+impl BwdTiling {
+    /// 64-column blocks of dQ (`head_dim / 64`).
+    pub const fn dq_parts(self) -> u32 {
+        self.head_dim / DQ_BLOCK_COLS
+    }
+
+    /// 64-row blocks of dQ per query block (`block_m / 64`).
+    pub const fn dq_row_blocks(self) -> u32 {
+        self.block_m / DQ_BLOCK_COLS
+    }
+
+    /// Consumer `c`'s 64 x 64 block of a query block's dQ, `(64-row block,
+    /// 64-column block)`: one per consumer, so exactly two blocks (checked
+    /// by the tests), rows first. Fragment-order block `c` of the query
+    /// block in the accumulator (`abi::bwd`), which is also block `(row
+    /// block, column block)` of the (64-row blocks, column blocks) grid
+    /// the conversion walks.
+    pub const fn dq_block(self, c: u32) -> (u32, u32) {
+        (c / self.dq_parts(), c % self.dq_parts())
+    }
+}
+
+/// Byte offsets in a backward CTA's shared memory: K at 0 and V (the
+/// CTA's key block), stage `s` of Q at `q + s * tile_stage_bytes` and of dO
+/// at `dout + s * tile_stage_bytes`, the two dS tiles, the consumers' dQ
+/// staging blocks, stage `s` of the statistics (LSE·log2e then
+/// rowsum(dO∘O), `block_m` f32 each, then one u32 the producer writes) at
+/// `stats + s * stats_stage_bytes`,
+/// then the rings' mbarriers and the tile feed's slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BwdSmemLayout {
+    pub v: u32,
+    pub q: u32,
+    pub dout: u32,
+    pub tile_stage_bytes: u32,
+    /// dS tile `i` at `ds + i * ds_bytes`: block_n keys x block_m queries.
+    pub ds: u32,
+    pub ds_bytes: u32,
+    /// Consumer `c`'s dQ staging block at `dq + c * FRAG_BLOCK_BYTES`.
+    pub dq: u32,
+    pub stats: u32,
+    pub stats_stage_bytes: u32,
+    /// The producer's word in a statistics stage (after the two rows).
+    pub keys_end: u32,
+    /// K and V's one-stage ring.
+    pub kv_ring: u32,
+    pub qdo_ring: u32,
+    pub feed_ring: u32,
+    pub tile_slots: u32,
+    pub bytes: u32,
+}
+
+/// The shared-memory layout of a backward CTA for `elem_bytes`-byte
+/// elements.
+pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
+    let kv_bytes = t.block_n * t.head_dim * elem_bytes;
+    let tile_stage_bytes = t.block_m * t.head_dim * elem_bytes;
+    let v = kv_bytes;
+    let q = v + kv_bytes;
+    let dout = q + t.stages * tile_stage_bytes;
+    let ds = dout + t.stages * tile_stage_bytes;
+    let ds_bytes = t.block_n * t.block_m * elem_bytes;
+    let dq = ds + 2 * ds_bytes;
+    let stats = dq + 2 * crate::layout::fragment::FRAG_BLOCK_BYTES;
+    // Two f32 per row and a 16-byte slot for the producer's key-range word.
+    let stats_stage_bytes = 2 * t.block_m * 4 + 16;
+    let kv_ring = stats + t.stages * stats_stage_bytes;
+    let qdo_ring = kv_ring + ring_bytes(1);
+    let feed_ring = qdo_ring + ring_bytes(t.stages);
+    let tile_slots = feed_ring + ring_bytes(FEED_SLOTS);
+    BwdSmemLayout {
+        v,
+        q,
+        dout,
+        tile_stage_bytes,
+        ds,
+        ds_bytes,
+        dq,
+        stats,
+        stats_stage_bytes,
+        keys_end: 2 * t.block_m * 4,
+        kv_ring,
+        qdo_ring,
+        feed_ring,
+        tile_slots,
+        bytes: tile_slots + 4 * FEED_SLOTS,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_backward_tiling_fits_shared_memory_and_registers() {
+        for t in BWD_TILINGS {
+            let l = bwd_smem_layout(t, 2);
+            assert!(
+                l.bytes <= 227 * 1024,
+                "hdim {}: {} bytes",
+                t.head_dim,
+                l.bytes
+            );
+            // Swizzled tiles start on 1024-byte boundaries.
+            for at in [l.v, l.q, l.dout, l.ds, l.dq, l.tile_stage_bytes, l.ds_bytes] {
+                assert_eq!(at % 1024, 0, "hdim {}", t.head_dim);
+            }
+            assert_eq!(l.stats % 16, 0);
+            assert_eq!(t.block_n, 2 * BWD_KEYS_PER_CONSUMER);
+            // dK + dV, one f32 block for Sᵀ then dPᵀ, the Pᵀ and dSᵀ
+            // fragments (dQ's part replaces the fragments and the block).
+            let peak = t.head_dim + t.block_m / 2 + 2 * (t.block_m / 4);
+            assert!(peak <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
+            assert_eq!(
+                t.dq_parts() * t.dq_row_blocks(),
+                2,
+                "one dQ block per consumer"
+            );
+            assert_eq!(t.block_m % 64, 0, "dS tiles of 64-query column blocks");
+        }
+        assert_eq!(bwd_tiling(128), Some(BWD_HDIM128));
+        assert_eq!(bwd_tiling(256), None);
+    }
 
     #[test]
     fn every_tiling_fits_shared_memory_and_registers() {

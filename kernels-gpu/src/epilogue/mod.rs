@@ -15,7 +15,7 @@ use crate::arch::fragment::{pack_bf16x2, pack_f16x2, quad_transpose};
 use crate::arch::global::store_16_bytes;
 use crate::arch::thread::lane;
 use crate::arch::wgmma::{Accumulator, Mma};
-use crate::layout::fragment::accumulator;
+use crate::layout::fragment::{FRAG_BLOCK_BYTES, accumulator, frag_block_offset};
 
 /// A 16-bit type results are rounded to.
 pub(crate) trait Store16: Element {
@@ -96,5 +96,52 @@ pub(crate) unsafe fn store_rows<O: Store16, const R: usize>(
                 unsafe { store_16_bytes(dest.out + O::BYTES as u64 * at, words) };
             }
         }
+    });
+}
+
+/// Calls `f(address, words)` for every 16-byte chunk of `acc` in
+/// fragment order (`layout::fragment::FRAG_BLOCK_BYTES`): block `p` of the
+/// accumulator (registers `32p..32p + 32`) at `base + p · FRAG_BLOCK_BYTES`,
+/// for the calling thread `thread` of the warpgroup. `f` stores the chunk
+/// (to shared or global memory).
+#[inline(always)]
+pub(crate) fn for_each_fragment_chunk<const R: usize>(
+    acc: &Accumulator<R>,
+    base: u64,
+    thread: u32,
+    mut f: impl FnMut(u64, [u32; 4]),
+) where
+    Accumulator<R>: Mma,
+{
+    let mut words = [0u32; 4];
+    acc.for_each(|reg, x| {
+        words[(reg % 4) as usize] = x.to_bits();
+        if reg % 4 == 3 {
+            let (block, chunk) = (reg / 32, (reg % 32) / 4);
+            let at = block * FRAG_BLOCK_BYTES + frag_block_offset(thread, chunk);
+            f(base + at as u64, words);
+        }
+    });
+}
+
+/// Adds the fragment-order block at global byte address `block` (written
+/// by [`for_each_fragment_chunk`]) to `acc`, for thread `thread`.
+///
+/// # Safety
+/// `block` is a 16-byte aligned global address of `FRAG_BLOCK_BYTES`
+/// readable bytes, not written while this runs.
+#[inline(always)]
+pub(crate) unsafe fn add_fragment_block(acc: &mut Accumulator<32>, block: u64, thread: u32) {
+    let mut words = [0u32; 4];
+    acc.update(|reg, x| {
+        if reg % 4 == 0 {
+            // SAFETY: a chunk inside the block (contract).
+            words = unsafe {
+                crate::arch::global::load_16_bytes(
+                    block + frag_block_offset(thread, reg / 4) as u64,
+                )
+            };
+        }
+        x + f32::from_bits(words[(reg % 4) as usize])
     });
 }

@@ -63,11 +63,7 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         s.fence_operands();
         wgmma::fence(self.wg);
         for step in 0..D / 16 {
-            let scale = if step == 0 {
-                ScaleD::Zero
-            } else {
-                ScaleD::Accumulate
-            };
+            let scale = ScaleD::from_step(step);
             E::qk(
                 s,
                 self.wg,

@@ -44,6 +44,20 @@ pub const fn accumulator_to_a_k16(kb: u32, reg: u32) -> (u32, u32) {
     (first, first + 1)
 }
 
+/// Bytes of one fragment-order block: a 64 x 64 f32 accumulator block (32
+/// registers per thread of a warpgroup) stored as each thread holds it, so
+/// a warpgroup writes and reads it with conflict-free, coalesced 16-byte
+/// accesses (the backward's dQ partials, its GQA dK/dV partials). Columns
+/// `64p..64p + 64` of a wider accumulator are registers `32p..32p + 32`:
+/// block `p` of it.
+pub const FRAG_BLOCK_BYTES: u32 = 64 * 64 * 4;
+
+/// Byte offset, in a fragment-order block, of registers `4 chunk .. 4
+/// chunk + 4` (chunk 0..8) of thread `thread`.
+pub const fn frag_block_offset(thread: u32, chunk: u32) -> u32 {
+    16 * (chunk * 128 + thread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +96,20 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s == 1), "k = {k}");
         }
+    }
+
+    /// A fragment-order block holds each register of a 64 x 64 block once,
+    /// and a warp's 16-byte accesses are consecutive.
+    #[test]
+    fn fragment_order_blocks_are_dense() {
+        let mut seen = vec![0u8; FRAG_BLOCK_BYTES as usize / 16];
+        for t in 0..128 {
+            for chunk in 0..8 {
+                seen[(frag_block_offset(t, chunk) / 16) as usize] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1));
+        assert_eq!(frag_block_offset(1, 0) - frag_block_offset(0, 0), 16);
     }
 
     /// Reusing accumulator registers as the k16 A operand keeps every

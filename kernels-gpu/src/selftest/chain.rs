@@ -52,11 +52,7 @@ pub(crate) unsafe fn run(p: ChainParams) {
     s.fence_operands();
     wgmma::fence(&wg);
     for step in 0..4 {
-        let scale = if step == 0 {
-            ScaleD::Zero
-        } else {
-            ScaleD::Accumulate
-        };
+        let scale = ScaleD::from_step(step);
         s.mma_ss_bf16(&wg, q.desc(step), k.desc(step), scale);
     }
     wgmma::commit_group(&wg);
@@ -89,11 +85,7 @@ pub(crate) unsafe fn run(p: ChainParams) {
     o.fence_operands();
     wgmma::fence(&wg);
     for (kb, frag) in p_frags.iter().enumerate() {
-        let scale = if kb == 0 {
-            ScaleD::Zero
-        } else {
-            ScaleD::Accumulate
-        };
+        let scale = ScaleD::from_step(kb as u32);
         o.mma_rs_bf16(&wg, *frag, v.desc(kb as u32), scale);
     }
     wgmma::commit_group(&wg);

@@ -176,11 +176,7 @@ where
     acc.fence_operands();
     wgmma::fence(&wg);
     for step in 0..p.k / E::K_STEP {
-        let scale = if step == 0 {
-            ScaleD::Zero
-        } else {
-            ScaleD::Accumulate
-        };
+        let scale = ScaleD::from_step(step);
         if RS {
             // wgmma reads A's registers asynchronously: the fragment of the
             // next step may only be loaded once this step has completed.

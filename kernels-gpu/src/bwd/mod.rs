@@ -1,0 +1,286 @@
+//! The attention backward (FA2/FA3): three kernels per call.
+//! - `preprocess`: per query row D = rowsum(dO ∘ O) and LSE · log2(e);
+//!   clears the f32 dQ accumulator.
+//! - the main kernel (`run`), persistent: a tile is one key block (128
+//!   keys) of one head; one producer warpgroup loads K and V once and then
+//!   streams Q, dO and the row statistics of every query block that sees
+//!   the keys; two consumer warpgroups (64 keys each) keep dK and dV in f32
+//!   registers and for each query block compute Sᵀ = K·Qᵀ, Pᵀ, dPᵀ = V·dOᵀ,
+//!   dSᵀ = Pᵀ ∘ (dPᵀ − D), dV += Pᵀ·dO, dK += dSᵀ·Q and a dQ partial
+//!   dS·K, which `dq` adds into the accumulator in global memory with one
+//!   bulk reduce-add per consumer.
+//! - `convert`: dQ (and with GQA dK, dV summed over each group) from the
+//!   f32 partials to the 16-bit gradients.
+//!
+//! Work is computed transposed (Sᵀ rather than S): a consumer's rows are
+//! then its keys, so Pᵀ and dSᵀ are already the A operands of dV and dK,
+//! in registers, as P is in the forward.
+
+mod consumer;
+pub(crate) mod convert;
+mod dq;
+mod epilogue;
+pub(crate) mod preprocess;
+mod producer;
+
+use crate::abi::GlobalPtr;
+use crate::abi::bwd::BwdParams;
+use crate::arch::elem::MnMajor;
+use crate::arch::fragment::{unpack_bf16x2, unpack_f16x2};
+use crate::arch::mma_elem::MmaElemTransA;
+use crate::arch::pipeline::TmaPipeline;
+use crate::arch::regs;
+use crate::arch::smem;
+use crate::arch::sync::sync_block;
+use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
+use crate::arch::wgmma::{Accumulator, Mma};
+use crate::attn::blocks::{query_blocks, unmasked_query_blocks};
+use crate::attn::mask::MaskSpec;
+use crate::attn::tiles::{
+    BWD_CONSUMER_REGISTERS, BWD_KEYS_PER_CONSUMER, BWD_PRODUCER_REGISTERS, BwdTiling, FEED_SLOTS,
+    bwd_smem_layout, bwd_tiling, ring_bytes,
+};
+use crate::fwd::HalfElem;
+use crate::sched::{TileFeed, Tiles};
+
+/// Keys per CTA: one block of each consumer.
+pub(crate) const BLOCK_N: u32 = 2 * BWD_KEYS_PER_CONSUMER;
+
+/// bf16 or f16 in the backward: the forward's GEMMs, dQ's transposed-A
+/// GEMM, and 16-bit pairs widened exactly (the preprocess reads O, dO).
+pub(crate) trait BwdElem: HalfElem + MmaElemTransA<MnMajor> {
+    fn unpack2(w: u32) -> (f32, f32);
+}
+
+impl BwdElem for crate::arch::elem::Bf16 {
+    #[inline(always)]
+    fn unpack2(w: u32) -> (f32, f32) {
+        unpack_bf16x2(w)
+    }
+}
+
+impl BwdElem for crate::arch::elem::F16 {
+    #[inline(always)]
+    fn unpack2(w: u32) -> (f32, f32) {
+        unpack_f16x2(w)
+    }
+}
+
+/// One tile: a key block of one head and batch, and the query blocks that
+/// see it.
+#[derive(Clone, Copy)]
+pub(crate) struct Work {
+    pub n_block: u32,
+    pub head: u32,
+    pub kv_head: u32,
+    pub batch: u32,
+    /// Query blocks `[m_min, m_max)`, visited first to last.
+    pub m_min: u32,
+    pub m_max: u32,
+    /// Query blocks that need no mask (`attn::blocks::unmasked_query_blocks`).
+    pub unmasked: (u32, u32),
+}
+
+impl Work {
+    /// The `i`-th tile of the launch, with query blocks of `M` rows.
+    #[inline(always)]
+    pub fn of_tile<const M: u32>(p: &BwdParams, i: u32) -> Self {
+        let order = &p.sched.order;
+        let tile = order.tile(i);
+        let n_block = order.m_blocks - 1 - tile.m_block;
+        let spec = mask_spec(p);
+        let n_start = n_block * BLOCK_N;
+        let (m_min, m_max) = query_blocks(&spec, n_start, BLOCK_N, M);
+        Self {
+            n_block,
+            head: tile.head,
+            kv_head: tile.head / p.heads_per_kv,
+            batch: tile.batch,
+            m_min,
+            m_max,
+            unmasked: unmasked_query_blocks(&spec, n_start, BLOCK_N, M),
+        }
+    }
+}
+
+/// The backward's tiles (see `BwdParams` for their order).
+#[derive(Clone, Copy)]
+pub(crate) struct BwdTiles<'a, const M: u32>(pub &'a BwdParams);
+
+impl<const M: u32> Tiles for BwdTiles<'_, M> {
+    type Work = Work;
+
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.0.sched.order.tiles()
+    }
+
+    #[inline(always)]
+    fn work(&self, tile: u32) -> Work {
+        Work::of_tile::<M>(self.0, tile)
+    }
+
+    #[inline(always)]
+    fn claim_counter(&self) -> GlobalPtr<u32> {
+        self.0.sched.tile_counter
+    }
+
+    #[inline(always)]
+    fn claim_base(&self) -> u32 {
+        self.0.sched.tile_base
+    }
+}
+
+/// The launch's mask.
+#[inline(always)]
+pub(crate) fn mask_spec(p: &BwdParams) -> MaskSpec {
+    MaskSpec {
+        seqlen_q: p.seqlen_q,
+        seqlen_k: p.seqlen_k,
+        left: p.window_left,
+        right: p.window_right,
+    }
+}
+
+/// Shared-memory addresses of a backward CTA (`attn::tiles::bwd_smem_layout`).
+#[derive(Clone, Copy)]
+pub(crate) struct Smem {
+    pub base: u32,
+    pub tiling: BwdTiling,
+    pub layout: crate::attn::tiles::BwdSmemLayout,
+}
+
+impl Smem {
+    #[inline(always)]
+    pub fn k(&self) -> u32 {
+        self.base
+    }
+    #[inline(always)]
+    pub fn v(&self) -> u32 {
+        self.base + self.layout.v
+    }
+    /// Q of ring stage `stage`.
+    #[inline(always)]
+    pub fn q(&self, stage: u32) -> u32 {
+        self.base + self.layout.q + stage * self.layout.tile_stage_bytes
+    }
+    #[inline(always)]
+    pub fn dout(&self, stage: u32) -> u32 {
+        self.base + self.layout.dout + stage * self.layout.tile_stage_bytes
+    }
+    /// LSE · log2(e) of stage `stage`'s query rows; rowsum(dO∘O) follows
+    /// `block_m` floats later.
+    #[inline(always)]
+    pub fn stats(&self, stage: u32) -> u32 {
+        self.base + self.layout.stats + stage * self.layout.stats_stage_bytes
+    }
+    /// Stage `stage`'s key-range word (`producer`, for `dq`).
+    #[inline(always)]
+    pub fn keys_end(&self, stage: u32) -> u32 {
+        self.stats(stage) + self.layout.keys_end
+    }
+    /// dS tile `i` (0 or 1).
+    #[inline(always)]
+    pub fn ds(&self, i: u32) -> u32 {
+        self.base + self.layout.ds + i * self.layout.ds_bytes
+    }
+    /// Consumer `c`'s dQ staging block.
+    #[inline(always)]
+    pub fn dq(&self, c: u32) -> u32 {
+        self.base + self.layout.dq + c * crate::layout::fragment::FRAG_BLOCK_BYTES
+    }
+}
+
+/// K and V (one stage: a tile's key block), and the Q/dO/statistics ring.
+pub(crate) struct Rings<const S: usize> {
+    pub kv: TmaPipeline<1>,
+    pub qdo: TmaPipeline<S>,
+}
+
+/// # Safety
+/// Launched as `BwdParams` documents, after the preprocess of the same
+/// call, with `D`, `M`, `S` from the backward tiling of `D`, `RD = D / 2`,
+/// `RM = M / 2`, `KM = M / 16`.
+#[inline(always)]
+pub(crate) unsafe fn run<
+    E: BwdElem,
+    const D: u32,
+    const M: u32,
+    const S: usize,
+    const RD: usize,
+    const RM: usize,
+    const KM: usize,
+>(
+    p: BwdParams,
+) where
+    Accumulator<RD>: Mma,
+    Accumulator<RM>: Mma,
+{
+    const {
+        assert!(2 * RD as u32 == D && 2 * RM as u32 == M && 16 * KM as u32 == M);
+        // dS tiles are 128-byte column blocks of 64 query columns.
+        assert!(
+            M.is_multiple_of(64),
+            "query blocks of whole dS column blocks"
+        );
+        assert!(
+            matches!(bwd_tiling(D), Some(t) if t.block_m == M && t.stages == S as u32 && t.block_n == BLOCK_N)
+        );
+        assert!(TmaPipeline::<1>::BYTES == ring_bytes(1));
+        assert!(TileFeed::BARRIER_BYTES == ring_bytes(FEED_SLOTS));
+        assert!(TmaPipeline::<S>::BYTES == ring_bytes(S as u32));
+    };
+    let tiling = BwdTiling {
+        head_dim: D,
+        block_m: M,
+        block_n: BLOCK_N,
+        stages: S as u32,
+    };
+    let base = smem::base();
+    if base & 1023 != 0 {
+        trap();
+    }
+    let mem = Smem {
+        base,
+        tiling,
+        layout: bwd_smem_layout(tiling, E::BYTES),
+    };
+    let l = &mem.layout;
+    // SAFETY: each ring and the feed at its region of the layout.
+    let (rings, feed) = unsafe {
+        (
+            Rings {
+                kv: TmaPipeline::<1>::at(base + l.kv_ring),
+                qdo: TmaPipeline::<S>::at(base + l.qdo_ring),
+            },
+            TileFeed::at(base + l.feed_ring, base + l.tile_slots),
+        )
+    };
+    if warp_index() == 0
+        && let Some(one) = elect_one()
+    {
+        // One arrival per consumer warp frees K/V or a Q/dO stage.
+        rings.kv.init(&one, 8);
+        rings.qdo.init(&one, 8);
+        feed.init(&one);
+    }
+    sync_block();
+
+    // SAFETY: each warpgroup enters its role branch whole and converged.
+    let wg = unsafe { Warpgroup::enter() };
+    match wg.index() {
+        0 => {
+            regs::release::<BWD_PRODUCER_REGISTERS>(&wg);
+            if warp_index() == 0
+                && let Some(one) = elect_one()
+            {
+                producer::run::<E, D, M, S>(&one, &p, &mem, &feed, &rings);
+            }
+        }
+        c @ (1 | 2) => {
+            regs::acquire::<BWD_CONSUMER_REGISTERS>(&wg);
+            consumer::run::<E, D, M, S, RD, RM, KM>(&wg, c - 1, &p, &mem, &feed, &rings);
+        }
+        _ => trap(),
+    }
+}

@@ -1,0 +1,109 @@
+//! The backward producer: one elected thread loads, per tile, K and V of
+//! the key block once, then for every query block that sees it Q, dO (TMA)
+//! and the block's LSE·log2e and rowsum(dO∘O) (bulk copies) into one ring
+//! stage. Tiles no query sees load nothing (their consumers only write
+//! zero gradients).
+
+use super::{BLOCK_N, BwdElem, BwdTiles, Rings, Smem, mask_spec};
+use crate::abi::bwd::BwdParams;
+use crate::arch::pipeline::PipelineState;
+use crate::arch::thread::Elected;
+use crate::arch::{bulk, smem, tma};
+use crate::attn::blocks::key_blocks;
+use crate::sched::{ProducerTiles, TileFeed};
+
+/// Head-dim columns per TMA box (128 bytes of 16-bit elements).
+const BOX_COLS: u32 = 64;
+
+#[inline(always)]
+pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const S: usize>(
+    one: &Elected,
+    p: &BwdParams,
+    mem: &Smem,
+    feed: &TileFeed,
+    rings: &Rings<S>,
+) {
+    tma::prefetch(p.q_map);
+    tma::prefetch(p.dout_map);
+    tma::prefetch(p.k_map);
+    tma::prefetch(p.v_map);
+    let mut kv_state = PipelineState::<1>::producer();
+    let mut state = PipelineState::<S>::producer();
+    for w in ProducerTiles::new(one, BwdTiles::<M>(p), feed) {
+        if w.m_min >= w.m_max {
+            continue;
+        }
+        let (head, kv_head, batch) = (w.head as i32, w.kv_head as i32, w.batch as i32);
+        // K and V are free once the consumers' last GEMMs of the previous
+        // tile have completed.
+        rings.kv.producer_acquire(kv_state);
+        let full = rings
+            .kv
+            .producer_expect(kv_state, 2 * BLOCK_N * D * E::BYTES);
+        for b in 0..D / BOX_COLS {
+            let coords = [
+                (b * BOX_COLS) as i32,
+                (w.n_block * BLOCK_N) as i32,
+                kv_head,
+                batch,
+            ];
+            let block = b * BLOCK_N * 128;
+            // SAFETY: K and V are free (acquired); box (64, 128, 1, 1) fills
+            // column block b; the key block starts inside the tensor
+            // (n_block < ceil(seqlen_k / 128)).
+            unsafe {
+                tma::load(one, p.k_map, mem.k() + block, &full, coords);
+                tma::load(one, p.v_map, mem.v() + block, &full, coords);
+            }
+        }
+        kv_state.advance();
+
+        let spec = mask_spec(p);
+        let stats_row0 = (w.batch * p.heads + w.head) * p.m_blocks * M;
+        for m in w.m_min..w.m_max {
+            let stage = state.index();
+            rings.qdo.producer_acquire(state);
+            // The end of the key blocks that see query block m, for the
+            // deterministic order of the dQ reductions (`dq`).
+            let (_, keys_end) = key_blocks(&spec, m * M, M, BLOCK_N);
+            // SAFETY: the stage's word (free: acquired); published by the
+            // arrival below, which releases this thread's earlier stores.
+            unsafe { smem::store_u32(mem.keys_end(stage), keys_end) };
+            let full = rings
+                .qdo
+                .producer_expect(state, 2 * M * D * E::BYTES + 2 * M * 4);
+            for b in 0..D / BOX_COLS {
+                let coords = [(b * BOX_COLS) as i32, (m * M) as i32, head, batch];
+                let block = b * M * 128;
+                // SAFETY: the stage is free (acquired); box (64, M, 1, 1)
+                // fills column block b; query block m starts inside the
+                // tensor (m < ceil(seqlen_q / M)).
+                unsafe {
+                    tma::load(one, p.q_map, mem.q(stage) + block, &full, coords);
+                    tma::load(one, p.dout_map, mem.dout(stage) + block, &full, coords);
+                }
+            }
+            let row = (stats_row0 + m * M) as u64 * 4;
+            // SAFETY: M f32 of each statistic at (batch, head, block m) of
+            // the (batch, heads, m_blocks · M) workspaces: 256 bytes,
+            // 16-byte aligned (M · 4 is); the stage's statistics are free.
+            unsafe {
+                bulk::load(
+                    one,
+                    mem.stats(stage),
+                    p.lse_log2.address() + row,
+                    M * 4,
+                    &full,
+                );
+                bulk::load(
+                    one,
+                    mem.stats(stage) + M * 4,
+                    p.dpsum.address() + row,
+                    M * 4,
+                    &full,
+                );
+            }
+            state.advance();
+        }
+    }
+}
