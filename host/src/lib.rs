@@ -12,12 +12,16 @@
 //! [`Tensor`] views and [`AttentionOptions`]. Layouts, options and
 //! semantics follow FA3's `flash_attn_interface`:
 //!
-//! | entry point | FA3 |
-//! |---|---|
-//! | [`Device::forward`], [`Device::forward_into`] | `flash_attn_func` |
-//! | [`Device::backward`], [`Device::backward_into`] | its backward |
-//! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` |
-//! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` |
+//! | entry point | FA3 | on a GPU |
+//! |---|---|---|
+//! | [`Device::forward`], [`Device::forward_into`] | `flash_attn_func` | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
+//! | [`Device::backward`], [`Device::backward_into`] | its backward | bf16/f16, head_dim = head_dim_v 64, 128 |
+//! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` | not yet |
+//! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` | not yet |
+//!
+//! The CPU reference runs every entry point. On a GPU, what is not covered
+//! yet (the last column, and softcap) is an [`Error::Unsupported`] after
+//! validation; nothing falls back to the CPU silently.
 //!
 //! ```
 //! use fa3::{AttentionOptions, Device, Qkv, Tensor, bf16};

@@ -4,6 +4,7 @@
 pub mod accuracy;
 pub mod cases;
 pub mod materialized;
+pub mod matrix;
 pub mod strided;
 
 use rand::Rng;

@@ -197,6 +197,8 @@ fn gpu_entry_points_without_a_kernel_say_so() {
         dout: t,
     };
     let (mut dq, mut dk, mut dv) = (poisoned(gpu, n), poisoned(gpu, n), poisoned(gpu, n));
+    // The backward has its kernels too (gpu_backward.rs); softcap is not
+    // taken yet there either.
     let err = device
         .backward_into(
             inputs,
@@ -205,13 +207,16 @@ fn gpu_entry_points_without_a_kernel_say_so() {
                 dk: TensorMut::device(&mut dk, SHAPE),
                 dv: TensorMut::device(&mut dv, SHAPE),
             },
-            &options,
+            &options.softcap(30.0),
         )
         .unwrap_err();
-    unsupported(err, "GPU backward");
+    unsupported(err, "GPU backward with softcap");
+    for g in [&dq, &dk, &dv] {
+        assert!(untouched(gpu, g));
+    }
     unsupported(
-        device.backward(inputs, &options).unwrap_err(),
-        "GPU backward",
+        device.backward(inputs, &options.softcap(30.0)).unwrap_err(),
+        "GPU backward with softcap",
     );
 
     let packed = [4, 2, 64];

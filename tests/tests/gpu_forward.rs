@@ -9,40 +9,14 @@ use fa3::{
 };
 use fa3_kernels::attn::tiles::LONG_KEYS;
 use fa3_tests::accuracy::assert_accurate;
+use fa3_tests::matrix::{Case, cases};
 use fa3_tests::{random_normal, reduced, repeats};
-
-/// (seqlen_q, seqlen_k) pairs of the issue: tails, seqlen_q != seqlen_k,
-/// fully masked rows (799 queries, 3 keys, causal).
-const SEQLENS: [(usize, usize); 9] = [
-    (1, 1),
-    (1, 239),
-    (113, 203),
-    (128, 217),
-    (256, 512),
-    (799, 3),
-    (1000, 1000),
-    (1024, 1023),
-    (4224, 4224),
-];
-const HEADS: [(usize, usize); 3] = [(6, 6), (6, 2), (6, 1)];
-
-struct Case {
-    batch: usize,
-    seqlen_q: usize,
-    seqlen_k: usize,
-    heads_q: usize,
-    heads_kv: usize,
-    head_dim: usize,
-    options: AttentionOptions,
-}
 
 /// Runs `case` on the GPU with poisoned outputs and checks out and lse
 /// against the fp32 reference by FA3's rule.
 fn check<T: AttentionElement + Into<f64>>(device: &Device, case: &Case, from: fn(f32) -> T) {
     let gpu = device.as_gpu().expect("a GPU device");
-    let q_shape = [case.batch, case.seqlen_q, case.heads_q, case.head_dim];
-    let k_shape = [case.batch, case.seqlen_k, case.heads_kv, case.head_dim];
-    let lse_shape = [case.batch, case.heads_q, case.seqlen_q];
+    let (q_shape, k_shape, lse_shape) = (case.q_shape(), case.k_shape(), case.lse_shape());
     let host = |shape: [usize; 4]| -> Vec<T> {
         random_normal(shape.iter().product())
             .into_iter()
@@ -73,7 +47,7 @@ fn check<T: AttentionElement + Into<f64>>(device: &Device, case: &Case, from: fn
             },
             &case.options,
         )
-        .unwrap_or_else(|e| panic!("{}: {e}", label(case)));
+        .unwrap_or_else(|e| panic!("{}: {e}", case.label()));
     let (out, lse) = (gpu.download(&out).unwrap(), gpu.download(&lse).unwrap());
 
     let host_qkv = Qkv {
@@ -83,60 +57,16 @@ fn check<T: AttentionElement + Into<f64>>(device: &Device, case: &Case, from: fn
     };
     let exact = reference::forward(host_qkv, &case.options, Precision::F32).unwrap();
     let naive = reference::naive_forward(host_qkv, &case.options).unwrap();
-    let name = label(case);
+    let name = case.label();
     assert_accurate(&format!("{name} out"), &out, &exact.out, &naive.out, false);
     assert_accurate(&format!("{name} lse"), &lse, &exact.lse, &naive.lse, false);
-}
-
-fn label(c: &Case) -> String {
-    format!(
-        "b{} sq{} sk{} h{}/{} d{} {:?}",
-        c.batch, c.seqlen_q, c.seqlen_k, c.heads_q, c.heads_kv, c.head_dim, c.options
-    )
 }
 
 /// The issue's matrix for one head dim and element type (or a reduced one
 /// under the sanitizers).
 fn matrix<T: AttentionElement + Into<f64>>(head_dim: usize, from: fn(f32) -> T) {
     let device = Device::gpu(0).expect("a Hopper GPU");
-    let seqlens: &[(usize, usize)] = if reduced() {
-        &[(1, 239), (113, 203), (799, 3)]
-    } else {
-        &SEQLENS
-    };
-    for causal in [false, true] {
-        for &(seqlen_q, seqlen_k) in seqlens {
-            for (heads_q, heads_kv) in HEADS {
-                let case = Case {
-                    batch: if seqlen_q * seqlen_k > 1 << 20 { 1 } else { 2 },
-                    seqlen_q,
-                    seqlen_k,
-                    heads_q,
-                    heads_kv,
-                    head_dim,
-                    options: AttentionOptions::new().causal(causal),
-                };
-                check(&device, &case, from);
-            }
-        }
-    }
-    // Sliding windows, and a custom softmax scale.
-    for (left, right, scale) in [
-        (Some(17), Some(3), 0.3),
-        (Some(0), Some(0), 0.125),
-        (None, Some(40), 1.0),
-    ] {
-        let case = Case {
-            batch: 2,
-            seqlen_q: 300,
-            seqlen_k: 333,
-            heads_q: 6,
-            heads_kv: 2,
-            head_dim,
-            options: AttentionOptions::new()
-                .window(left, right)
-                .softmax_scale(scale),
-        };
+    for case in cases(head_dim, reduced()) {
         check(&device, &case, from);
     }
 }

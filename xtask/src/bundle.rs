@@ -62,12 +62,14 @@ pub fn run(args: &Args) -> Result {
     for (name, exe) in executables(&mut test_build, &found, true)? {
         copy_stripped(&exe, &dir.join("tests").join(name))?;
     }
-    // The bench and the quick-start example (the README's main job).
+    // The bench and the examples (the quick start is the README's main
+    // job; the training step runs a forward and a backward).
     let mut bench_build = cmd::cargo();
     bench_build.args(["build", "--release", "-p", BENCH_PACKAGE]);
-    let mut quickstart_build = cmd::cargo();
-    quickstart_build.args(["build", "--release", "-p", "fa3", "--example", "quickstart"]);
-    for build in [&mut bench_build, &mut quickstart_build] {
+    let mut examples_build = cmd::cargo();
+    examples_build.args(["build", "--release", "-p", "fa3"]);
+    examples_build.args(["--example", "quickstart", "--example", "training_step"]);
+    for build in [&mut bench_build, &mut examples_build] {
         for (name, exe) in executables(build, &found, false)? {
             copy_stripped(&exe, &dir.join("bin").join(name))?;
         }

@@ -4,12 +4,15 @@ use super::args::{BackwardInputs, GradientsInto, Varlen};
 use super::cpu::{self, LseLayout};
 use super::device::{Backend, Device, fixed_seqlens};
 use super::element::AttentionElement;
+use super::gpu_backward;
+use super::layout::Checked;
 use super::options::AttentionOptions;
 use super::owned::Gradients;
 use super::shape::{FixedDims, PackedDims};
 use super::validate;
 use super::varlen;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 
 impl Device {
     /// Attention backward, allocating `dq`, `dk`, `dv` (shaped like `q`,
@@ -46,19 +49,14 @@ impl Device {
         inputs: BackwardInputs<'_, T, 4, 3>,
         options: &AttentionOptions,
     ) -> Result<Gradients<T, 4>> {
-        let checked = validate::backward::<FixedDims, T, 4, 3>(
+        // The inputs are checked before anything is allocated.
+        validate::backward::<FixedDims, T, 4, 3>(
             self.target(),
             &inputs,
             None,
             options,
             fixed_seqlens,
         )?;
-        let seqlens = &checked.problem.seqlens;
-        if matches!(self.backend, Backend::Gpu(_)) && seqlens.total_q() + seqlens.total_k() > 0 {
-            return Err(Error::Unsupported {
-                feature: "GPU backward",
-            });
-        }
         let mut dq = self.alloc("dq", inputs.q.shape())?;
         let mut dk = self.alloc("dk", inputs.k.shape())?;
         let mut dv = self.alloc("dv", inputs.v.shape())?;
@@ -135,7 +133,16 @@ impl Device {
             &inputs,
             into,
             LseLayout::BatchHeadSeq,
-            "GPU backward",
+            |gpu, checked, inputs, into, grads| {
+                gpu_backward::backward_into(
+                    gpu,
+                    checked,
+                    inputs,
+                    into,
+                    grads,
+                    options.deterministic,
+                )
+            },
         )
     }
 
@@ -196,17 +203,29 @@ impl Device {
             &inputs,
             into,
             LseLayout::HeadToken,
-            "GPU varlen backward",
+            |_, _, _, _, _| {
+                Err(Error::Unsupported {
+                    feature: "GPU varlen backward",
+                })
+            },
         )
     }
 
+    /// The gradients of a checked backward with at least one token, by the
+    /// CPU reference or by `gpu`.
     fn run_backward<T: AttentionElement, const R: usize, const L: usize>(
         &self,
         checked: validate::CheckedBackward<R, L>,
         inputs: &BackwardInputs<'_, T, R, L>,
         into: GradientsInto<'_, T, R>,
         layout: LseLayout,
-        gpu_feature: &'static str,
+        gpu: impl FnOnce(
+            &Gpu,
+            &validate::CheckedBackward<R, L>,
+            &BackwardInputs<'_, T, R, L>,
+            GradientsInto<'_, T, R>,
+            &[Checked<R>; 3],
+        ) -> Result<()>,
     ) -> Result<()> {
         let seqlens = &checked.problem.seqlens;
         let Some(grads) = checked
@@ -219,9 +238,7 @@ impl Device {
             Backend::Cpu(precision) => {
                 cpu::backward_into(precision, &checked, inputs, into, &grads, layout)
             }
-            Backend::Gpu(_) => Err(Error::Unsupported {
-                feature: gpu_feature,
-            }),
+            Backend::Gpu(ref device) => gpu(device, &checked, inputs, into, &grads),
         }
     }
 }

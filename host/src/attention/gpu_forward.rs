@@ -141,7 +141,7 @@ pub(super) fn forward_into<T: AttentionElement>(
 
 /// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with
 /// boxes of 64 columns by `rows` tokens of one head.
-fn map<T: AttentionElement>(
+pub(super) fn map<T: AttentionElement>(
     gpu: &Gpu,
     buffer: &DeviceBuffer<T>,
     layout: &super::layout::Checked<4>,
@@ -177,12 +177,12 @@ fn kernel<T: AttentionElement>(tiles: Tiling, schedule: Schedule) -> Result<&'st
 }
 
 /// The device buffer under an input view.
-fn buffer<'a, T>(t: &super::Tensor<'a, T, 4>) -> Result<&'a DeviceBuffer<T>> {
+pub(super) fn buffer<'a, T>(t: &super::Tensor<'a, T, 4>) -> Result<&'a DeviceBuffer<T>> {
     t.device_buffer().ok_or_else(residency_bug)
 }
 
 /// Validation puts every tensor of a GPU call in that GPU's memory.
-fn residency_bug() -> Error {
+pub(super) fn residency_bug() -> Error {
     Error::WrongMemory {
         tensor: "q/k/v/out/lse",
         expected: "device memory of the GPU (validation should have caught this)".to_string(),

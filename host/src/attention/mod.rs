@@ -14,6 +14,7 @@ mod cpu;
 mod device;
 mod element;
 mod forward;
+mod gpu_backward;
 pub(crate) mod gpu_forward;
 mod layout;
 mod options;
