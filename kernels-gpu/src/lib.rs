@@ -37,6 +37,8 @@ mod epilogue;
 #[cfg(target_arch = "nvptx64")]
 mod fwd;
 #[cfg(target_arch = "nvptx64")]
+mod half;
+#[cfg(target_arch = "nvptx64")]
 mod sched;
 #[cfg(target_arch = "nvptx64")]
 mod selftest;

@@ -40,7 +40,7 @@ use crate::attn::tiles::{
     BWD_CONSUMER_REGISTERS, BWD_KEYS_PER_CONSUMER, BWD_PRODUCER_REGISTERS, BwdTiling, FEED_SLOTS,
     bwd_smem_layout, bwd_tiling, ring_bytes,
 };
-use crate::fwd::HalfElem;
+use crate::half::HalfElem;
 use crate::sched::{TileFeed, Tiles};
 
 /// Keys per CTA: one block of each consumer.

@@ -12,7 +12,7 @@
 //! states run on from tile to tile, as the producer's do.
 
 use super::softmax::OnlineSoftmax;
-use super::{FwdTiles, HalfElem, KvRings, Smem, Work, epilogue, mask_spec};
+use super::{FwdTiles, KvRings, Smem, Work, epilogue, mask_spec};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::{KMajor, MnMajor};
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
@@ -22,6 +22,7 @@ use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
+use crate::half::HalfElem;
 use crate::layout::fragment::accumulator;
 use crate::sched::{ConsumerTiles, TileFeed};
 

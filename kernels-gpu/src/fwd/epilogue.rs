@@ -2,12 +2,12 @@
 //! log-sum-exp of each row. The LSE uses ordinary stores: a row of it need
 //! not fill whole 16-byte chunks as TMA stores would require.
 
-use super::HalfElem;
 use super::Work;
 use crate::abi::fwd::FwdParams;
 use crate::arch::thread::lane;
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::epilogue::{Rows, store_rows};
+use crate::half::HalfElem;
 use crate::layout::fragment::accumulator;
 
 #[inline(always)]

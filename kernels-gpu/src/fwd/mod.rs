@@ -13,12 +13,9 @@
 //! masks and the tile order are in `crate::attn`.
 
 mod consumer;
-mod elem;
 mod epilogue;
 mod producer;
 mod softmax;
-
-pub(crate) use elem::HalfElem;
 
 use crate::abi::GlobalPtr;
 use crate::abi::fwd::FwdParams;
@@ -34,6 +31,7 @@ use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, Tiling, is_tiling, ring_bytes,
     smem_layout,
 };
+use crate::half::HalfElem;
 use crate::sched::{TileFeed, Tiles};
 
 /// One tile of work: a query block, head and batch, and the key blocks it

@@ -3,12 +3,13 @@
 //! first: S needs it first). The rings run on across tiles, so the next
 //! tile's first blocks load while the consumers finish the current one.
 
-use super::{FwdTiles, HalfElem, KvRings, Smem};
+use super::{FwdTiles, KvRings, Smem};
 use crate::abi::fwd::FwdParams;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::thread::Elected;
 use crate::arch::tma;
 use crate::attn::tiles::BLOCK_M;
+use crate::half::HalfElem;
 use crate::sched::{ProducerTiles, TileFeed};
 
 /// Head-dim columns per TMA box (128 bytes of 16-bit elements).

@@ -1,6 +1,7 @@
-//! The 16-bit element types of the forward: its two GEMMs as wgmma
-//! (`arch::mma_elem`) and how P is rounded to them; O is rounded on its
-//! way out (`crate::epilogue::Store16`).
+//! The 16-bit element types of the attention kernels: the two GEMMs of the
+//! forward (which the backward's Sᵀ, dPᵀ, dV and dK take the same forms
+//! of) as wgmma (`arch::mma_elem`), and how P is rounded to them; results
+//! are rounded on their way out (`crate::epilogue::Store16`).
 
 use crate::arch::elem::{Bf16, F16, KMajor, MnMajor};
 use crate::arch::mma_elem::MmaElem;
@@ -9,8 +10,8 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma, ScaleD};
 use crate::epilogue::Store16;
 
-/// bf16 or f16, as the forward uses them: its inputs, and the type O is
-/// written in.
+/// bf16 or f16, as the attention kernels use them: their inputs, and the
+/// type results are written in.
 pub(crate) trait HalfElem: MmaElem<KMajor> + MmaElem<MnMajor> + Store16 {
     /// S (+)= Q·Kᵀ, both from shared memory.
     #[inline(always)]
