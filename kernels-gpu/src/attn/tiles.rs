@@ -276,6 +276,30 @@ impl BwdTiling {
     }
 }
 
+/// The index, among the dQ accumulator's fragment-order blocks, of block
+/// `c` (0 or 1, [`BwdTiling::dq_block`]) of query block `m` of head row
+/// `head_row` (batch · heads + head), with `m_blocks` query blocks per head:
+/// how the main kernel addresses its reductions and the preprocess what it
+/// clears.
+pub const fn dq_accum_block(head_row: u32, m_blocks: u32, m: u32, c: u32) -> u32 {
+    (head_row * m_blocks + m) * 2 + c
+}
+
+/// The index of fragment-order block `(row_block, part)` of source head
+/// row `head_row` in a workspace of `row_blocks` 64-row blocks of `parts`
+/// 64-column blocks per head: how the conversion kernel reads dQ (and
+/// GQA's dK/dV). For dQ it names the same block as [`dq_accum_block`]
+/// (tested).
+pub const fn fragment_block(
+    head_row: u32,
+    row_blocks: u32,
+    parts: u32,
+    row_block: u32,
+    part: u32,
+) -> u32 {
+    (head_row * row_blocks + row_block) * parts + part
+}
+
 /// Byte offsets in a backward CTA's shared memory: K at 0 and V (the
 /// CTA's key block), stage `s` of Q at `q + s * tile_stage_bytes` and of dO
 /// at `dout + s * tile_stage_bytes`, the two dS tiles, the consumers' dQ
@@ -346,6 +370,28 @@ pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The conversion reads each dQ block where the main kernel reduced
+    /// it: for every query block and both consumers' blocks.
+    #[test]
+    fn dq_blocks_are_where_the_conversion_reads_them() {
+        for t in BWD_TILINGS {
+            let (parts, per_m) = (t.dq_parts(), t.dq_row_blocks());
+            for (head_row, m_blocks) in [(0, 1), (3, 5), (7, 2)] {
+                for m in 0..m_blocks {
+                    for c in 0..2 {
+                        let (rb, cb) = t.dq_block(c);
+                        assert_eq!(
+                            dq_accum_block(head_row, m_blocks, m, c),
+                            fragment_block(head_row, m_blocks * per_m, parts, m * per_m + rb, cb),
+                            "hdim {} head row {head_row} m {m} c {c}",
+                            t.head_dim
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_backward_tiling_fits_shared_memory_and_registers() {

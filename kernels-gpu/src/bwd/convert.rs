@@ -6,6 +6,7 @@
 use crate::abi::bwd::BwdConvertParams;
 use crate::arch::thread::{block_index_3d, thread_index};
 use crate::arch::wgmma::{Accumulator, Mma};
+use crate::attn::tiles::fragment_block;
 use crate::epilogue::{Rows, Store16, add_fragment_block, store_rows};
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
@@ -23,7 +24,8 @@ pub(crate) unsafe fn run<E: Store16>(p: BwdConvertParams) {
     let mut acc = Accumulator::<32>::zeroed();
     for g in 0..p.group {
         let src_head = head * p.group + g;
-        let block = ((batch * p.src_heads + src_head) * p.row_blocks + row_block) * p.parts + part;
+        let head_row = batch * p.src_heads + src_head;
+        let block = fragment_block(head_row, p.row_blocks, p.parts, row_block, part);
         let at = p.src.address() + block as u64 * FRAG_BLOCK_BYTES as u64;
         // SAFETY: a block of the source (contract), written by the kernels
         // before this one on the stream.

@@ -22,6 +22,7 @@ use crate::arch::sync::{NamedBarrier, fence_proxy_async_shared, sync};
 use crate::arch::thread::{Elected, Warpgroup, elect_one, warp_index};
 use crate::arch::tma;
 use crate::arch::wgmma::Accumulator;
+use crate::attn::tiles::dq_accum_block;
 use crate::epilogue::for_each_fragment_chunk;
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
@@ -77,8 +78,9 @@ impl<'a> DqReducer<'a> {
             return;
         };
         // Two blocks per query block, the consumer's own.
-        let head_block = (w.batch * p.heads + w.head) * p.m_blocks + m;
-        let block = (head_block * 2 + self.me) as u64;
+        let head_row = w.batch * p.heads + w.head;
+        let head_block = head_row * p.m_blocks + m;
+        let block = dq_accum_block(head_row, p.m_blocks, m, self.me) as u64;
         let dst = p.dq_accum.address() + block * FRAG_BLOCK_BYTES as u64;
         let bytes = FRAG_BLOCK_BYTES;
         if p.deterministic == 0 {

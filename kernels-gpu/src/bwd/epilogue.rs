@@ -8,7 +8,7 @@ use super::{BLOCK_N, BwdElem, Work};
 use crate::abi::bwd::BwdParams;
 use crate::arch::global::store_16_bytes;
 use crate::arch::wgmma::{Accumulator, Mma};
-use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
+use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, fragment_block};
 use crate::epilogue::{Rows, for_each_fragment_chunk, store_rows};
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
@@ -47,7 +47,8 @@ pub(super) fn store<E: BwdElem, const D: u32, const RD: usize>(
         return;
     }
     let parts = D / 64;
-    let block = ((w.batch * p.heads + w.head) * p.key_blocks_64 + key0 / 64) * parts;
+    let head_row = w.batch * p.heads + w.head;
+    let block = fragment_block(head_row, p.key_blocks_64, parts, key0 / 64, 0);
     let offset = block as u64 * FRAG_BLOCK_BYTES as u64;
     // Two calls, not a loop over (accumulator, workspace) pairs: a
     // runtime-indexed array of accumulators would sit in local memory.
