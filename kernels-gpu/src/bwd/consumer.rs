@@ -255,7 +255,7 @@ pub(super) fn run<
     // dS alternates between two tiles: a consumer rewrites one only after
     // the next barrier, which the other passes only once its dQ GEMM of
     // that tile has completed.
-    let mut ds_tile = 0u32;
+    let mut ds_index = 0u32;
     let reducer = DqReducer::new(wg, me, p, mem);
     let mut tiles = ConsumerTiles::new(BwdTiles::<M>(p), feed);
     while let Some(w) = tiles.current() {
@@ -284,11 +284,11 @@ pub(super) fn run<
                     m,
                     rings,
                     state,
-                    ds_tile,
+                    ds_index,
                     (&mut acc, &mut dk, &mut dv),
                 );
                 state.advance();
-                ds_tile ^= 1;
+                ds_index ^= 1;
             }
             rings.kv.warp_release(kv_state);
             kv_state.advance();
@@ -318,7 +318,7 @@ fn query_block<
     m: u32,
     rings: &Rings<S>,
     state: PipelineState<S>,
-    ds_tile: u32,
+    ds_index: u32,
     (acc, dk, dv): (
         &mut Accumulator<RM>,
         &mut Accumulator<RD>,
@@ -342,7 +342,7 @@ fn query_block<
     acc.wait::<0>(step.wg);
     step.score_gradients::<E, RM, KM>(&p_frags, acc, stats);
     let ds_frags: [FragA<E>; KM] = fragments(acc);
-    let ds_tile = step.mem.ds(ds_tile);
+    let ds_tile = step.mem.ds(ds_index);
     step.store_ds::<E, RM, KM>(&ds_frags, ds_tile);
     step.issue_kv_gradients::<E, RD, KM>(dk, dv, &p_frags, &ds_frags, stage);
     // dQ sums over both consumers' keys: it needs the other one's dS.
