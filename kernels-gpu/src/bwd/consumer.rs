@@ -24,7 +24,7 @@ use crate::arch::sync::{NamedBarrier, fence_proxy_async_shared, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
-use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, BwdTiling};
+use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
 use crate::layout::fragment::accumulator;
 use crate::layout::swizzle;
 use crate::sched::{ConsumerTiles, TileFeed};
@@ -34,7 +34,6 @@ const CONSUMER_THREADS: u32 = 256;
 
 /// What one consumer knows while it works on a tile.
 struct Step<'a, const D: u32, const M: u32> {
-    tiling: BwdTiling,
     wg: &'a Warpgroup,
     me: u32,
     thread: u32,
@@ -201,7 +200,7 @@ impl<const D: u32, const M: u32> Step<'_, D, M> {
     /// over all 128 keys, from dS tile `ds` and K (one commit group).
     #[inline(always)]
     fn issue_dq<E: BwdElem>(&self, dq: &mut Accumulator<32>, ds: u32) {
-        let (row_block, col_block) = self.tiling.dq_block(self.me);
+        let (row_block, col_block) = self.mem.tiling.dq_block(self.me);
         // SAFETY: the dS tile both consumers wrote (synchronized by the
         // caller): the column block of this consumer's queries; K's column
         // block of its dQ columns. Both MN-major over the keys.
@@ -263,7 +262,6 @@ pub(super) fn run<
         let mut dv = Accumulator::<RD>::zeroed();
         if w.m_min < w.m_max {
             let step = Step::<D, M> {
-                tiling: mem.tiling,
                 wg,
                 me,
                 thread,
