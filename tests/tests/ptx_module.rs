@@ -103,6 +103,27 @@ fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
     );
 }
 
+/// What every warp-specialized attention kernel shows: setmaxnreg for the
+/// two roles in the PTX and in the SASS (ptxas drops it, warning C7508,
+/// when it cannot bound a role's registers), the 168-register cap of 384
+/// threads x 1 block at entry, TMA loads and wgmma in the SASS, no local
+/// memory, no ptxas warning, no rule broken.
+fn assert_warp_specialized(k: &inspect::KernelInspection) {
+    let name = &k.kernel;
+    let class = |c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
+    assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
+    assert_eq!(class("USETMAXREG"), 2, "{name}: setmaxnreg in SASS");
+    assert_eq!(
+        k.usage.registers, 168,
+        "{name}: 384 threads x 1 block cap at entry"
+    );
+    assert!(class("HGMMA") > 0, "{name}: no wgmma in SASS");
+    assert!(class("UTMALDG") > 0, "{name}: no TMA load in SASS");
+    assert_eq!(class("LDL/STL"), 0, "{name}: local memory");
+    assert!(k.warnings.is_empty(), "{name}: {:?}", k.warnings);
+    assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
+}
+
 /// The forward kernels are warp specialized as designed: setmaxnreg for the
 /// two roles in the PTX and the SASS, TMA loads and wgmma in the SASS, no
 /// spills, and the overlapped consumers at hdim 128/256 running above the
@@ -110,8 +131,6 @@ fn ptxas_primitive_kernels_show_their_instructions_in_sass() {
 #[test]
 fn ptxas_forward_kernels_are_warp_specialized() {
     let kernels = inspected();
-    let class =
-        |k: &inspect::KernelInspection, c: &str| k.sass_classes.get(c).copied().unwrap_or(0);
     let forward: Vec<_> = kernels
         .iter()
         .filter(|k| k.kernel.starts_with("fa3_fwd_"))
@@ -123,18 +142,7 @@ fn ptxas_forward_kernels_are_warp_specialized() {
     );
     for k in forward {
         let name = &k.kernel;
-        assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
-        assert!(class(k, "HGMMA") > 0, "{name}: no wgmma in SASS");
-        assert!(class(k, "UTMALDG") > 0, "{name}: no TMA load in SASS");
-        assert_eq!(class(k, "LDL/STL"), 0, "{name}: local memory");
-        assert_eq!(
-            k.usage.registers, 168,
-            "{name}: 384 threads x 1 block cap at entry"
-        );
-        // ptxas drops setmaxnreg (warning C7508) when it cannot bound the
-        // registers of a role; both must survive into the SASS.
-        assert_eq!(class(k, "USETMAXREG"), 2, "{name}: setmaxnreg in SASS");
-        assert!(k.warnings.is_empty(), "{name}: {:?}", k.warnings);
+        assert_warp_specialized(k);
         // The overlapped schedule holds S, P and O at once: at hdim 128 and
         // 256 its consumers need registers above the entry cap (hdim 64
         // fits under it).
@@ -146,7 +154,6 @@ fn ptxas_forward_kernels_are_warp_specialized() {
                 k.max_register
             );
         }
-        assert!(k.violations.is_empty(), "{name}: {:?}", k.violations);
     }
 }
 
@@ -179,19 +186,12 @@ fn ptxas_backward_kernels_are_warp_specialized() {
             continue;
         }
         main += 1;
-        assert_eq!(k.setmaxnreg_in_ptx, 2, "{name}: one setmaxnreg per role");
-        assert_eq!(class(k, "USETMAXREG"), 2, "{name}: setmaxnreg in SASS");
-        assert_eq!(
-            k.usage.registers, 168,
-            "{name}: 384 threads x 1 block cap at entry"
-        );
+        assert_warp_specialized(k);
         assert!(
             k.max_register > 168,
             "{name}: consumers use R{} at most",
             k.max_register
         );
-        assert!(class(k, "HGMMA") > 0, "{name}: no wgmma in SASS");
-        assert!(class(k, "UTMALDG") > 0, "{name}: no TMA load in SASS");
         assert!(class(k, "UBLKCP") > 0, "{name}: no bulk copy in SASS");
         assert!(
             class(k, "UBLKRED") > 0,
