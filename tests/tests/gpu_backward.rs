@@ -79,13 +79,14 @@ impl<T: AttentionElement> Inputs<T> {
         }
     }
 
-    /// The GPU backward into NaN-poisoned gradients, downloaded.
-    fn gpu_backward(
+    /// The GPU backward into NaN-poisoned gradients: what it returned, and
+    /// the gradients downloaded after it.
+    fn try_gpu_backward(
         &self,
         device: &Device,
         case: &Case,
         options: &AttentionOptions,
-    ) -> [Vec<T>; 3] {
+    ) -> (fa3::Result<()>, [Vec<T>; 3]) {
         let gpu = device.as_gpu().unwrap();
         let poison = |len: usize| gpu.upload(&vec![T::from_f32(f32::NAN); len]).unwrap();
         let (mut dq, mut dk, mut dv) = (
@@ -94,18 +95,28 @@ impl<T: AttentionElement> Inputs<T> {
             poison(self.host[2].len()),
         );
         let (q_shape, k_shape) = (case.q_shape(), case.k_shape());
-        device
-            .backward_into(
-                self.backward_inputs(case),
-                GradientsInto {
-                    dq: TensorMut::device(&mut dq, q_shape),
-                    dk: TensorMut::device(&mut dk, k_shape),
-                    dv: TensorMut::device(&mut dv, k_shape),
-                },
-                options,
-            )
-            .unwrap_or_else(|e| panic!("{} backward: {e}", case.label()));
-        [dq, dk, dv].map(|b| gpu.download(&b).unwrap())
+        let result = device.backward_into(
+            self.backward_inputs(case),
+            GradientsInto {
+                dq: TensorMut::device(&mut dq, q_shape),
+                dk: TensorMut::device(&mut dk, k_shape),
+                dv: TensorMut::device(&mut dv, k_shape),
+            },
+            options,
+        );
+        (result, [dq, dk, dv].map(|b| gpu.download(&b).unwrap()))
+    }
+
+    /// The GPU backward's gradients (see `try_gpu_backward`).
+    fn gpu_backward(
+        &self,
+        device: &Device,
+        case: &Case,
+        options: &AttentionOptions,
+    ) -> [Vec<T>; 3] {
+        let (result, grads) = self.try_gpu_backward(device, case, options);
+        result.unwrap_or_else(|e| panic!("{} backward: {e}", case.label()));
+        grads
     }
 }
 
@@ -251,29 +262,11 @@ fn unsupported_backward_is_a_typed_error() {
         options: AttentionOptions::new(),
     };
     let inputs = Inputs::new(&device, &case, bf16::from_f32);
-    let gpu = device.as_gpu().unwrap();
-    let poison = vec![bf16::from_f32(f32::NAN); inputs.host[0].len()];
-    let (mut dq, mut dk, mut dv) = (
-        gpu.upload(&poison).unwrap(),
-        gpu.upload(&poison).unwrap(),
-        gpu.upload(&poison).unwrap(),
-    );
-    let shape = case.q_shape();
-    let err = device
-        .backward_into(
-            inputs.backward_inputs(&case),
-            GradientsInto {
-                dq: TensorMut::device(&mut dq, shape),
-                dk: TensorMut::device(&mut dk, shape),
-                dv: TensorMut::device(&mut dv, shape),
-            },
-            &case.options,
-        )
-        .unwrap_err();
+    let (result, grads) = inputs.try_gpu_backward(&device, &case, &case.options);
+    let err = result.unwrap_err();
     assert!(matches!(err, fa3::Error::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("64 or 128"), "{err}");
-    for b in [&dq, &dk, &dv] {
-        let back = gpu.download(b).unwrap();
+    for back in grads {
         assert!(back.iter().all(|x| x.is_nan()), "written on error");
     }
 }
