@@ -58,15 +58,14 @@ fn main() -> Outcome {
         Err(other) => return Err(other.into()),
     };
     let gpu = device.as_gpu().ok_or("Device::gpu gives a GPU device")?;
-    let up = [&q, &k, &v, &dout].map(|x| gpu.upload(x));
-    let [dq_in, dk_in, dv_in, dout_in] = up;
-    let (dq_in, dk_in, dv_in, dout_in) = (dq_in?, dk_in?, dv_in?, dout_in?);
+    let (q_gpu, k_gpu) = (gpu.upload(&q)?, gpu.upload(&k)?);
+    let (v_gpu, dout_gpu) = (gpu.upload(&v)?, gpu.upload(&dout)?);
     let grads = step(
         &device,
-        Tensor::device(&dq_in, Q_SHAPE),
-        Tensor::device(&dk_in, KV_SHAPE),
-        Tensor::device(&dv_in, KV_SHAPE),
-        Tensor::device(&dout_in, Q_SHAPE),
+        Tensor::device(&q_gpu, Q_SHAPE),
+        Tensor::device(&k_gpu, KV_SHAPE),
+        Tensor::device(&v_gpu, KV_SHAPE),
+        Tensor::device(&dout_gpu, Q_SHAPE),
     )?;
     let mut worst = 0.0f32;
     for (name, got, want) in [
