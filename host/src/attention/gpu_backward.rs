@@ -66,16 +66,15 @@ pub(super) fn backward_into<T: AttentionElement>(
     let dq_row_blocks = m_blocks * tiling.dq_row_blocks() as usize;
     let key_blocks_64 = seqlen_k.div_ceil(BLOCK_ROWS);
     let head_rows = batch * heads;
-    // The kernels index rows and blocks of the workspaces in u32.
-    let blocks = head_rows * dq_row_blocks * parts;
-    let kv_blocks = head_rows * key_blocks_64 * (head_dim / DQ_BLOCK_COLS as usize);
-    if [
-        head_rows * m_blocks * tiling.block_m as usize,
-        blocks,
-        kv_blocks,
-    ]
-    .iter()
-    .any(|&n| n > u32::MAX as usize)
+    let kv_parts = head_dim / DQ_BLOCK_COLS as usize;
+    // Rows of the row statistics, fragment-order blocks of dQ and of the
+    // GQA dK / dV: the kernels index them in u32.
+    let rows = head_rows * m_blocks * tiling.block_m as usize;
+    let dq_blocks = head_rows * dq_row_blocks * parts;
+    let kv_blocks = head_rows * key_blocks_64 * kv_parts;
+    if [rows, dq_blocks, kv_blocks]
+        .iter()
+        .any(|&n| n > u32::MAX as usize)
     {
         return Err(Error::Unsupported {
             feature: "GPU backward with 2^32 or more workspace rows or blocks (batch · heads · seqlen)",
@@ -84,13 +83,12 @@ pub(super) fn backward_into<T: AttentionElement>(
     // Never empty: a kernel parameter needs an address even where nothing
     // is read through it.
     let workspace = |len: usize| -> Result<DeviceBuffer<f32>> { gpu.alloc::<f32>(len.max(1)) };
-    let rows = head_rows * m_blocks * tiling.block_m as usize;
     let mut lse_log2 = workspace(rows)?;
     let mut dpsum = workspace(rows)?;
-    let mut dq_accum = workspace(head_rows * dq_row_blocks * parts * BLOCK_FLOATS)?;
+    let mut dq_accum = workspace(dq_blocks * BLOCK_FLOATS)?;
     let mut semaphores = gpu.alloc::<u32>((head_rows * m_blocks).max(1))?;
     let gqa_len = if group > 1 {
-        head_rows * key_blocks_64 * (head_dim / DQ_BLOCK_COLS as usize) * BLOCK_FLOATS
+        kv_blocks * BLOCK_FLOATS
     } else {
         0
     };
@@ -251,48 +249,47 @@ pub(super) fn backward_into<T: AttentionElement>(
     // Conversions.
     let dq_buf = into.dq.device_buffer_mut().ok_or_else(residency_bug)?;
     let (dq_ptr, _dq) = gpu.write_ptr(dq_buf);
-    let mut converts = vec![(
-        dq_accum_ptr,
-        at(GlobalPtr::from_address(dq_ptr.address()), dq_layout),
-        strides3(dq_layout),
-        (seqlen_q, dq_row_blocks, heads, 1, parts, scale),
-    )];
+    let convert_dq = BwdConvertParams {
+        src: dq_accum_ptr,
+        out: at(GlobalPtr::from_address(dq_ptr.address()), dq_layout),
+        out_strides: strides3(dq_layout),
+        rows: seqlen_q as u32,
+        row_blocks: dq_row_blocks as u32,
+        parts: parts as u32,
+        src_heads: heads as u32,
+        group: 1,
+        scale,
+    };
+    // (conversion, output heads)
+    let mut converts = vec![(convert_dq, heads)];
     if group > 1 {
-        let kv_parts = head_dim / DQ_BLOCK_COLS as usize;
         for (src, ptr, layout) in [
             (dk_accum_ptr, dk_ptr, dk_layout),
             (dv_accum_ptr, dv_ptr, dv_layout),
         ] {
-            let out = at(GlobalPtr::from_address(ptr.address()), layout);
-            // dK was scaled in the main kernel.
-            let row_blocks = key_blocks_64;
-            converts.push((
+            let p = BwdConvertParams {
                 src,
-                out,
-                strides3(layout),
-                (seqlen_k, row_blocks, heads_kv, group, kv_parts, 1.0),
-            ));
+                out: at(GlobalPtr::from_address(ptr.address()), layout),
+                out_strides: strides3(layout),
+                rows: seqlen_k as u32,
+                row_blocks: key_blocks_64 as u32,
+                parts: kv_parts as u32,
+                group: group as u32,
+                // dK was scaled in the main kernel.
+                scale: 1.0,
+                ..convert_dq
+            };
+            converts.push((p, heads_kv));
         }
     }
-    for (src, out, out_strides, (rows, row_blocks, heads_out, group, parts, scale)) in converts {
-        if row_blocks == 0 {
+    for (p, heads_out) in converts {
+        if p.row_blocks == 0 {
             continue;
         }
         let shape = LaunchShape {
-            grid: ((row_blocks * parts) as u32, heads_out as u32, batch as u32),
+            grid: (p.row_blocks * p.parts, heads_out as u32, batch as u32),
             threads_per_block: convert.max_threads_per_block,
             dynamic_smem_bytes: 0,
-        };
-        let p = BwdConvertParams {
-            src,
-            out,
-            out_strides,
-            rows: rows as u32,
-            row_blocks: row_blocks as u32,
-            parts: parts as u32,
-            src_heads: heads as u32,
-            group: group as u32,
-            scale,
         };
         // SAFETY: `out` is a validated gradient view (16-byte aligned rows,
         // contiguous head dim of parts · 64 columns); `src` holds the
