@@ -18,7 +18,9 @@ use fa3_kernels::abi::{
     Kernel, KernelSpec,
 };
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
-use fa3_kernels::attn::tiles::{BwdTiling, DQ_BLOCK_COLS, bwd_smem_layout, bwd_tiling};
+use fa3_kernels::attn::tiles::{
+    BwdTiling, DQ_BLOCK_COLS, DQ_BLOCKS_PER_QUERY_BLOCK, bwd_smem_layout, bwd_tiling,
+};
 use fa3_kernels::layout::fragment::FRAG_BLOCK_BYTES;
 use std::f32::consts::LOG2_E;
 
@@ -154,7 +156,7 @@ pub(super) fn backward_into<T: AttentionElement>(
             m_blocks: m_blocks as u32,
             block_m: tiling.block_m,
             head_dim: head_dim as u32,
-            dq_blocks: (tiling.dq_row_blocks() * tiling.dq_parts()),
+            dq_blocks: DQ_BLOCKS_PER_QUERY_BLOCK,
         };
         let shape = LaunchShape {
             grid: (m_blocks as u32, heads as u32, batch as u32),

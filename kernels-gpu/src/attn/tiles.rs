@@ -282,8 +282,12 @@ impl BwdTiling {
 /// how the main kernel addresses its reductions and the preprocess what it
 /// clears.
 pub const fn dq_accum_block(head_row: u32, m_blocks: u32, m: u32, c: u32) -> u32 {
-    (head_row * m_blocks + m) * 2 + c
+    (head_row * m_blocks + m) * DQ_BLOCKS_PER_QUERY_BLOCK + c
 }
+
+/// Fragment-order dQ blocks per query block: one per consumer (every
+/// tiling's `dq_parts() · dq_row_blocks()`, tested).
+pub const DQ_BLOCKS_PER_QUERY_BLOCK: u32 = 2;
 
 /// The index of fragment-order block `(row_block, part)` of source head
 /// row `head_row` in a workspace of `row_blocks` 64-row blocks of `parts`
@@ -415,7 +419,7 @@ mod tests {
             assert!(peak <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
             assert_eq!(
                 t.dq_parts() * t.dq_row_blocks(),
-                2,
+                DQ_BLOCKS_PER_QUERY_BLOCK,
                 "one dQ block per consumer"
             );
             assert_eq!(t.block_m % 64, 0, "dS tiles of 64-query column blocks");
