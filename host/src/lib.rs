@@ -15,7 +15,7 @@
 //! | entry point | FA3 | on a GPU |
 //! |---|---|---|
 //! | [`Device::forward`], [`Device::forward_into`] | `flash_attn_func` | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
-//! | [`Device::backward`], [`Device::backward_into`] | its backward | bf16/f16, head_dim = head_dim_v 64, 128 |
+//! | [`Device::backward`], [`Device::backward_into`] | its backward | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
 //! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` | not yet |
 //! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` | not yet |
 //!

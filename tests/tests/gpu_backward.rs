@@ -215,21 +215,28 @@ fn backward_hdim128_matches_the_reference() {
     matrix::<f16>(128, f16::from_f32);
 }
 
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn backward_hdim256_matches_the_reference() {
+    matrix::<bf16>(256, bf16::from_f32);
+    matrix::<f16>(256, f16::from_f32);
+}
+
 /// `deterministic(true)`: 100 launches give bitwise identical gradients
-/// (causal and not, GQA: dQ's ordered reductions and the grouped dK/dV
-/// sums).
+/// (causal and not, GQA: dQ's ordered reductions, staged (hdim 128) and
+/// from registers (hdim 256), and the grouped dK/dV sums).
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn deterministic_backward_is_bitwise_repeatable() {
     let device = Device::gpu(0).expect("a Hopper GPU");
-    for causal in [false, true] {
+    for (head_dim, causal) in [(128, false), (128, true), (256, false), (256, true)] {
         let case = Case {
             batch: 2,
             seqlen_q: 1000,
             seqlen_k: 1100,
             heads_q: 6,
             heads_kv: 2,
-            head_dim: 128,
+            head_dim,
             options: AttentionOptions::new().causal(causal).deterministic(true),
         };
         let inputs = Inputs::new(&device, &case, bf16::from_f32);
@@ -239,15 +246,15 @@ fn deterministic_backward_is_bitwise_repeatable() {
             for (name, (a, b)) in ["dq", "dk", "dv"].iter().zip(first.iter().zip(&again)) {
                 assert!(
                     a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "causal {causal}: run {run}: {name} differs"
+                    "hdim {head_dim} causal {causal}: run {run}: {name} differs"
                 );
             }
         }
     }
 }
 
-/// The GPU refuses what its kernels do not cover yet with a typed error,
-/// before writing anything.
+/// The GPU refuses what its kernels do not cover yet (softcap) with a
+/// typed error, before writing anything.
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn unsupported_backward_is_a_typed_error() {
@@ -258,14 +265,15 @@ fn unsupported_backward_is_a_typed_error() {
         seqlen_k: 64,
         heads_q: 2,
         heads_kv: 2,
-        head_dim: 256,
+        head_dim: 128,
         options: AttentionOptions::new(),
     };
     let inputs = Inputs::new(&device, &case, bf16::from_f32);
-    let (result, grads) = inputs.try_gpu_backward(&device, &case, &case.options);
+    let softcap = case.options.softcap(30.0);
+    let (result, grads) = inputs.try_gpu_backward(&device, &case, &softcap);
     let err = result.unwrap_err();
     assert!(matches!(err, fa3::Error::Unsupported { .. }), "{err}");
-    assert!(err.to_string().contains("64 or 128"), "{err}");
+    assert!(err.to_string().contains("softcap"), "{err}");
     for back in grads {
         assert!(back.iter().all(|x| x.is_nan()), "written on error");
     }

@@ -18,9 +18,7 @@ use fa3_kernels::abi::{
     Kernel, KernelSpec,
 };
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
-use fa3_kernels::attn::tiles::{
-    BwdTiling, DQ_BLOCK_COLS, DQ_BLOCKS_PER_QUERY_BLOCK, bwd_smem_layout, bwd_tiling,
-};
+use fa3_kernels::attn::tiles::{BwdTiling, DQ_BLOCK_COLS, bwd_smem_layout, bwd_tiling};
 use fa3_kernels::layout::fragment::FRAG_BLOCK_BYTES;
 use std::f32::consts::LOG2_E;
 
@@ -49,7 +47,7 @@ pub(super) fn backward_into<T: AttentionElement>(
     let tiling = bwd_tiling(problem.head_dim as u32)
         .filter(|_| problem.head_dim_v == problem.head_dim)
         .ok_or(Error::Unsupported {
-            feature: "GPU backward for this head dim (the kernels take head_dim = head_dim_v = 64 or 128)",
+            feature: "GPU backward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)",
         })?;
     let [batch, seqlen_q, heads, head_dim] = inputs.q.shape();
     let [_, seqlen_k, heads_kv, _] = inputs.k.shape();
@@ -156,7 +154,7 @@ pub(super) fn backward_into<T: AttentionElement>(
             m_blocks: m_blocks as u32,
             block_m: tiling.block_m,
             head_dim: head_dim as u32,
-            dq_blocks: DQ_BLOCKS_PER_QUERY_BLOCK,
+            dq_blocks: tiling.dq_blocks(),
         };
         let shape = LaunchShape {
             grid: (m_blocks as u32, heads as u32, batch as u32),
@@ -194,7 +192,7 @@ pub(super) fn backward_into<T: AttentionElement>(
         params.mask.right.is_some() && !deterministic,
     )
     .ok_or(Error::Unsupported {
-        feature: "GPU backward with 2^32 or more tiles of 128 keys",
+        feature: "GPU backward with 2^32 or more key-block tiles",
     })?;
     let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);
     let tiles = order.tiles();

@@ -10,7 +10,8 @@ const TARGET: &str = "nvptx64-nvidia-cuda";
 /// `-Cpanic=immediate-abort` turns every panic into `trap`, which is what
 /// removes the `.extern .func ...panic_bounds_check` calls; plain
 /// `-Cpanic=abort` leaves them (hopper-notes.md, section 1).
-const RUSTFLAGS: &str = "-Ctarget-cpu=sm_90a -Zunstable-options -Cpanic=immediate-abort";
+const RUSTFLAGS: &str =
+    "-Ctarget-cpu=sm_90a -Ctarget-feature=+ptx81 -Zunstable-options -Cpanic=immediate-abort";
 
 /// One codegen unit gives one `.s` file; no debug info keeps the PTX readable.
 const PROFILE: &[(&str, &str)] = &[

@@ -49,6 +49,9 @@ pub const CLASSES: &[(&str, &[&str])] = &[
     // statistics and its dQ reductions.
     ("UBLKCP", &["UBLKCP"]),
     ("UBLKRED", &["UBLKRED"]),
+    // Global reductions from registers: dQ added in fragment order, the
+    // deterministic order's semaphores.
+    ("REDG", &["REDG"]),
     ("MUFU", &["MUFU"]),
     ("USETMAXREG", &["USETMAXREG"]),
 ];

@@ -4,11 +4,11 @@
 //! Workspaces (allocated by the host per call):
 //! - `lse_log2`, `dpsum`: f32 (batch, heads, m_blocks · block_m), the
 //!   padding rows LSE = +inf and 0 (their probabilities are then 0);
-//! - `dq_accum`: f32 fragment-order blocks (`layout::fragment`), two per
-//!   query block: block `((b · heads + h) · m_blocks + m) · 2 + c` is
-//!   consumer `c`'s (`attn::tiles::BwdTiling::dq_block`), that is 64-row
+//! - `dq_accum`: f32 fragment-order blocks (`layout::fragment`),
+//!   `dq_blocks()` per query block: block `((b · heads + h) · m_blocks + m)
+//!   · dq_blocks + i` (`attn::tiles::BwdTiling::dq_accum_block`) is 64-row
 //!   block `r` and column block `p` of the head at `((b · heads + h) ·
-//!   row_blocks + r) · dq_parts + p`;
+//!   row_blocks + r) · dq_parts + p` (`BwdTiling::dq_block`);
 //! - `dq_semaphores`: u32 (batch, heads, m_blocks), for the deterministic
 //!   order of the dQ reductions;
 //! - with GQA, `dk_accum` / `dv_accum`: f32 fragment-order blocks

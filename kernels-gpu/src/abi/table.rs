@@ -62,8 +62,10 @@ kernel_table! {
         /// (a row of `attn::tiles::BWD_TILINGS`, checked at compile time).
         BwdBf16Hdim64: fa3_bwd_bf16_hdim64 = (Bf16, BWD_HDIM64);
         BwdBf16Hdim128: fa3_bwd_bf16_hdim128 = (Bf16, BWD_HDIM128);
+        BwdBf16Hdim256: fa3_bwd_bf16_hdim256 = (Bf16, BWD_HDIM256);
         BwdF16Hdim64: fa3_bwd_f16_hdim64 = (F16, BWD_HDIM64);
         BwdF16Hdim128: fa3_bwd_f16_hdim128 = (F16, BWD_HDIM128);
+        BwdF16Hdim256: fa3_bwd_f16_hdim256 = (F16, BWD_HDIM256);
     }
 
     /// Backward preprocess: rowsum(dO∘O), LSE·log2e, dQ accumulator cleared.

@@ -45,6 +45,35 @@ pub unsafe fn store_16_bytes(address: u64, words: [u32; 4]) {
     }
 }
 
+/// Adds four f32 at `address` with one `red.global.add.v4.f32` (relaxed,
+/// GPU scope; the addition happens in L2).
+///
+/// # Safety
+/// `address` is a 16-byte aligned global address of four f32 that other
+/// threads access only through such reductions meanwhile.
+#[inline(always)]
+pub unsafe fn reduce_add_16_bytes(address: u64, words: [u32; 4]) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "red.global.add.v4.f32 [{a}], {{{w0}, {w1}, {w2}, {w3}}};",
+            a = in(reg64) address,
+            w0 = in(reg32) words[0],
+            w1 = in(reg32) words[1],
+            w2 = in(reg32) words[2],
+            w3 = in(reg32) words[3],
+        )
+    }
+}
+
+/// `fence.acq_rel.gpu`: this thread's earlier memory accesses are
+/// visible GPU-wide before its later ones.
+#[inline(always)]
+pub fn fence_acq_rel_gpu() {
+    // SAFETY: a fence has no operands.
+    unsafe { asm!("fence.acq_rel.gpu;") }
+}
+
 /// Loads 16 bytes at `address` with one `ld.global.v4` (`[0]` from the
 /// lowest address).
 ///

@@ -42,6 +42,53 @@ pub unsafe fn store_u32(addr: u32, value: u32) {
     unsafe { asm!("st.shared.b32 [{a}], {v};", a = in(reg32) addr, v = in(reg32) value) }
 }
 
+/// `stmatrix.sync.aligned.m8n8.x4.b16`: the warp stores four 8 x 8
+/// matrices of 16-bit elements; `words[i]` is this lane's pair (row lane
+/// / 4, columns 2 (lane % 4) ..) of matrix `i`, and `row` the address of
+/// row lane % 8 of matrix lane / 8 (16 contiguous bytes;
+/// `layout::fragment::matrix_row_k16` for A operands).
+///
+/// # Safety
+/// The whole warp calls it converged; each lane's `row` is 16 writable,
+/// 16-byte aligned bytes of shared memory nobody else accesses meanwhile.
+#[inline(always)]
+pub unsafe fn store_matrix_x4(row: u32, words: [u32; 4]) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "stmatrix.sync.aligned.m8n8.x4.shared.b16 [{a}], {{{w0}, {w1}, {w2}, {w3}}};",
+            a = in(reg32) row,
+            w0 = in(reg32) words[0],
+            w1 = in(reg32) words[1],
+            w2 = in(reg32) words[2],
+            w3 = in(reg32) words[3],
+        )
+    }
+}
+
+/// `ldmatrix.sync.aligned.m8n8.x4.b16`: the inverse of
+/// [`store_matrix_x4`] with the same row addresses.
+///
+/// # Safety
+/// The whole warp calls it converged; each lane's `row` is 16 readable,
+/// 16-byte aligned bytes of shared memory nobody writes meanwhile.
+#[inline(always)]
+pub unsafe fn load_matrix_x4(row: u32) -> [u32; 4] {
+    let mut w = [0u32; 4];
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{w0}, {w1}, {w2}, {w3}}}, [{a}];",
+            a = in(reg32) row,
+            w0 = out(reg32) w[0],
+            w1 = out(reg32) w[1],
+            w2 = out(reg32) w[2],
+            w3 = out(reg32) w[3],
+        )
+    }
+    w
+}
+
 /// Loads the f32 at shared address `addr`. Pure: loads of one address
 /// between two barriers may be merged (the barrier asm orders them).
 ///

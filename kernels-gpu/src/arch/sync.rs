@@ -13,13 +13,17 @@ pub enum NamedBarrier {
     /// Turn of consumer warpgroup 2 to issue its GEMMs (pingpong).
     ConsumerTurn2 = 2,
     /// Backward: both consumers have written their dS of the query block
-    /// (each one's dQ GEMM reads the other's).
+    /// (each one's dQ GEMM reads the other's); with split roles, consumer
+    /// 1 has written the block's dS.
     BwdDsWritten = 3,
     /// Backward: consumer warpgroup 1's own warps (its dQ staging block
     /// free, or written).
     BwdConsumer1 = 4,
     /// Backward: consumer warpgroup 2's own warps.
     BwdConsumer2 = 5,
+    /// Backward with split roles: consumer 0 has stored the query block's
+    /// Pᵀ (consumer 1 computes dSᵀ from it).
+    BwdPWritten = 6,
 }
 
 impl NamedBarrier {

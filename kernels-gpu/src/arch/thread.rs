@@ -21,6 +21,18 @@ pub fn thread_index() -> u32 {
     unsafe { _thread_idx_x() as u32 }
 }
 
+/// `threadIdx.x`, read anew where it is used (a volatile asm read that
+/// the compiler cannot hoist): addresses derived from it are recomputed in
+/// place instead of being kept in registers across a loop (the backward's
+/// `stmatrix` rows: kept live, ptxas spilled 28 bytes at hdim 128).
+#[inline(always)]
+pub fn thread_index_here() -> u32 {
+    let t: u32;
+    // SAFETY: reading a special register.
+    unsafe { core::arch::asm!("mov.u32 {t}, %tid.x;", t = out(reg32) t) };
+    t
+}
+
 /// `blockIdx.x`.
 #[inline(always)]
 pub fn block_index() -> u32 {

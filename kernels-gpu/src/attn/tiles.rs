@@ -178,9 +178,34 @@ pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
     }
 }
 
+/// How the two consumer warpgroups of a backward CTA share its tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BwdConsumers {
+    /// Each owns 64 of the tile's 128 keys (its Sᵀ, dPᵀ, dK and dV) and
+    /// one 64 x 64 block of each query block's dQ partial.
+    SplitKeys,
+    /// Both work on the tile's 64 keys: consumer 0 computes Sᵀ, Pᵀ (which
+    /// it also stores for consumer 1) and dV, consumer 1 dPᵀ, dSᵀ and dK;
+    /// each computes half of dQ's columns. For head dims whose dK and dV
+    /// of 64 keys do not fit one consumer (256 registers at hdim 256).
+    SplitRoles,
+}
+
+/// How a consumer adds its dQ partial into the f32 accumulator in global
+/// memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DqAdd {
+    /// Staged in shared memory in fragment order, then one bulk
+    /// reduce-add (`cp.reduce.async.bulk .add.f32`) per query block.
+    Staged,
+    /// From registers, one `red.global.add.v4.f32` per 16 bytes in the
+    /// same fragment order: no staging memory, no barriers.
+    FromRegisters,
+}
+
 /// The tiling of one head dim in the backward: a CTA owns `block_n` keys
-/// (each of the two consumer warpgroups 64 of them, with their dK and dV
-/// in f32 registers) and visits the query blocks of `block_m` rows that
+/// (shared by the two consumer warpgroups as `consumers` says, with dK and
+/// dV in f32 registers) and visits the query blocks of `block_m` rows that
 /// see them, `stages` of Q/dO in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BwdTiling {
@@ -188,6 +213,8 @@ pub struct BwdTiling {
     pub block_m: u32,
     pub block_n: u32,
     pub stages: u32,
+    pub consumers: BwdConsumers,
+    pub dq_add: DqAdd,
 }
 
 /// Registers per backward producer thread after `setmaxnreg.dec`: its
@@ -201,31 +228,35 @@ const _: () = assert!(BWD_PRODUCER_REGISTERS * 128 + BWD_CONSUMER_REGISTERS * 25
 /// Keys per backward consumer warpgroup (one wgmma M of Sᵀ = K·Qᵀ).
 pub const BWD_KEYS_PER_CONSUMER: u32 = 64;
 
-/// Columns of dQ per fragment-order block (`layout::fragment`): a
-/// consumer's dQ GEMM is 64 query rows by this many columns.
+/// Columns of dQ per fragment-order block (`layout::fragment`).
 pub const DQ_BLOCK_COLS: u32 = 64;
 
 /// The backward rows, chosen from the register budget (a consumer thread
-/// holds dK and dV of its 64 keys, head_dim registers, plus one f32 block
-/// of 64 x block_m for Sᵀ and then dPᵀ, block_m / 2, plus the 16-bit Pᵀ
-/// and dSᵀ fragments, block_m / 4 each; its 64 x 64 dQ part, 32, comes
-/// after them: at hdim 128 ptxas fits it all in R229 of 232, where
-/// separate Sᵀ and dPᵀ blocks spilled 164 bytes) and shared memory (K, V, `stages` x (Q, dO), two dS tiles, two dQ
-/// staging blocks):
-/// - 128 keys: dQ's partial is summed over both consumers' keys before it
-///   is reduced into global memory, each consumer reducing one 64 x 64
-///   block of it ([`BwdTiling::dq_block`]); L2 then adds 4 / (10 ·
+/// holds dK and dV of its 64 keys, head_dim registers, or with split roles
+/// one of them, plus one f32 block of 64 x block_m for Sᵀ and then dPᵀ,
+/// block_m / 2, plus the 16-bit Pᵀ and dSᵀ fragments, block_m / 4 each;
+/// its dQ part comes after them: at hdim 128 ptxas fits it all in R229 of
+/// 232, where separate Sᵀ and dPᵀ blocks spilled 164 bytes) and shared
+/// memory (K, V, `stages` x (Q, dO), two dS tiles, the dQ staging blocks):
+/// - 128 keys with split keys: dQ's partial is summed over both
+///   consumers' keys before it is reduced into global memory, each
+///   consumer reducing one 64 x 64 block of it; L2 then adds 4 / (10 ·
 ///   block_n) bytes per FLOP, about 2 TB/s at 600 TFLOPs/s (per-consumer
 ///   partials over 64 keys each doubled that: hdim 64 ran at 0.66x FA3
 ///   with them, and decoupling the consumers changed nothing);
 /// - hdim 128: 64 query rows per step (FA3's choice for causal; its 80
 ///   for non-causal does not divide into our 64-column dS tiles), the
-///   consumers split dQ's columns;
+///   consumers split dQ's columns; dQ staged (adding it from registers
+///   measured 2-3% slower);
 /// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
-///   rows;
-/// - hdim 256 needs dK and dV split by columns across the consumers (256
-///   registers of them per 64 keys): not built yet.
-pub const BWD_TILINGS: [BwdTiling; 2] = [BWD_HDIM64, BWD_HDIM128];
+///   rows; dQ staged (from registers measured +4-5% at 8k-16k, but ptxas
+///   then spills a 4-byte predicate across the role split);
+/// - hdim 256: 64 x 64 (FA3's) with split roles, each consumer holding
+///   one 64 x 256 gradient (128 registers) and computing 64 x 128 of dQ;
+///   K, V, Q, dO are 32 KiB each, so two Q/dO stages leave no room for
+///   dQ staging: dQ from registers (two stages instead of one staged:
+///   294 -> 436 TFLOPs/s at 8k).
+pub const BWD_TILINGS: [BwdTiling; 3] = [BWD_HDIM64, BWD_HDIM128, BWD_HDIM256];
 
 /// The rows of [`BWD_TILINGS`] by name, for the kernel table.
 pub const BWD_HDIM64: BwdTiling = BwdTiling {
@@ -233,12 +264,24 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     block_m: 128,
     block_n: 128,
     stages: 2,
+    consumers: BwdConsumers::SplitKeys,
+    dq_add: DqAdd::Staged,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
     block_m: 64,
     block_n: 128,
     stages: 2,
+    consumers: BwdConsumers::SplitKeys,
+    dq_add: DqAdd::Staged,
+};
+pub const BWD_HDIM256: BwdTiling = BwdTiling {
+    head_dim: 256,
+    block_m: 64,
+    block_n: 64,
+    stages: 2,
+    consumers: BwdConsumers::SplitRoles,
+    dq_add: DqAdd::FromRegisters,
 };
 
 /// The backward tiling for `head_dim`, if a kernel exists.
@@ -265,34 +308,56 @@ impl BwdTiling {
         self.block_m / DQ_BLOCK_COLS
     }
 
-    /// Consumer `c`'s 64 x 64 block of a query block's dQ, `(64-row block,
-    /// 64-column block)`: one per consumer, so exactly two blocks (checked
-    /// by the tests), rows first. Fragment-order block `c` of the query
-    /// block in the accumulator (`abi::bwd`), which is also block `(row
-    /// block, column block)` of the (64-row blocks, column blocks) grid
-    /// the conversion walks.
-    pub const fn dq_block(self, c: u32) -> (u32, u32) {
-        (c / self.dq_parts(), c % self.dq_parts())
+    /// Fragment-order dQ blocks per query block.
+    pub const fn dq_blocks(self) -> u32 {
+        self.dq_parts() * self.dq_row_blocks()
+    }
+
+    /// dQ blocks each consumer computes and reduces per query block: the
+    /// consecutive blocks from `dq_blocks_per_consumer() · c` (rows first,
+    /// [`BwdTiling::dq_block`]); they are consecutive in the accumulator,
+    /// so one bulk reduce-add sends them all.
+    pub const fn dq_blocks_per_consumer(self) -> u32 {
+        self.dq_blocks() / 2
+    }
+
+    /// Block `b` of a query block's dQ as `(64-row block, 64-column
+    /// block)`: block `b` of the query block in the accumulator
+    /// (`abi::bwd`), which is also block `(row block, column block)` of
+    /// the (64-row blocks, column blocks) grid the conversion walks.
+    pub const fn dq_block(self, b: u32) -> (u32, u32) {
+        (b / self.dq_parts(), b % self.dq_parts())
+    }
+
+    /// The index, among the dQ accumulator's fragment-order blocks, of
+    /// block `b` ([`BwdTiling::dq_block`]) of query block `m` of head row
+    /// `head_row` (batch · heads + head), with `m_blocks` query blocks per
+    /// head: how the main kernel addresses its reductions and the
+    /// preprocess what it clears.
+    pub const fn dq_accum_block(self, head_row: u32, m_blocks: u32, m: u32, b: u32) -> u32 {
+        (head_row * m_blocks + m) * self.dq_blocks() + b
+    }
+
+    /// Whether the consumers stage dQ in shared memory ([`DqAdd`]).
+    pub const fn dq_staged(self) -> bool {
+        matches!(self.dq_add, DqAdd::Staged)
+    }
+
+    /// Bytes of one consumer's dQ staging (0 when not staged).
+    pub const fn dq_stage_bytes(self) -> u32 {
+        if self.dq_staged() {
+            self.dq_blocks_per_consumer() * crate::layout::fragment::FRAG_BLOCK_BYTES
+        } else {
+            0
+        }
     }
 }
-
-/// The index, among the dQ accumulator's fragment-order blocks, of block
-/// `c` (0 or 1, [`BwdTiling::dq_block`]) of query block `m` of head row
-/// `head_row` (batch · heads + head), with `m_blocks` query blocks per head:
-/// how the main kernel addresses its reductions and the preprocess what it
-/// clears.
-pub const fn dq_accum_block(head_row: u32, m_blocks: u32, m: u32, c: u32) -> u32 {
-    (head_row * m_blocks + m) * DQ_BLOCKS_PER_QUERY_BLOCK + c
-}
-
-/// Fragment-order dQ blocks per query block: one per consumer (every
-/// tiling's `dq_parts() · dq_row_blocks()`, tested).
-pub const DQ_BLOCKS_PER_QUERY_BLOCK: u32 = 2;
 
 /// The index of fragment-order block `(row_block, part)` of source head
 /// row `head_row` in a workspace of `row_blocks` 64-row blocks of `parts`
 /// 64-column blocks per head: how the conversion kernel reads dQ (and
-/// GQA's dK/dV). For dQ it names the same block as [`dq_accum_block`]
+/// GQA's dK/dV). For dQ it names the same block as
+/// [`BwdTiling::dq_accum_block`]
 /// (tested).
 pub const fn fragment_block(
     head_row: u32,
@@ -320,7 +385,8 @@ pub struct BwdSmemLayout {
     /// dS tile `i` at `ds + i * ds_bytes`: block_n keys x block_m queries.
     pub ds: u32,
     pub ds_bytes: u32,
-    /// Consumer `c`'s dQ staging block at `dq + c * FRAG_BLOCK_BYTES`.
+    /// Consumer `c`'s dQ staging at `dq + c * dq_stage_bytes`
+    /// ([`BwdTiling::dq_stage_bytes`]).
     pub dq: u32,
     pub stats: u32,
     pub stats_stage_bytes: u32,
@@ -345,7 +411,7 @@ pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
     let ds = dout + t.stages * tile_stage_bytes;
     let ds_bytes = t.block_n * t.block_m * elem_bytes;
     let dq = ds + 2 * ds_bytes;
-    let stats = dq + 2 * crate::layout::fragment::FRAG_BLOCK_BYTES;
+    let stats = dq + 2 * t.dq_stage_bytes();
     // Two f32 per row and a 16-byte slot for the producer's key-range word.
     let stats_stage_bytes = 2 * t.block_m * 4 + 16;
     let kv_ring = stats + t.stages * stats_stage_bytes;
@@ -376,19 +442,19 @@ mod tests {
     use super::*;
 
     /// The conversion reads each dQ block where the main kernel reduced
-    /// it: for every query block and both consumers' blocks.
+    /// it: for every query block and every block of both consumers.
     #[test]
     fn dq_blocks_are_where_the_conversion_reads_them() {
         for t in BWD_TILINGS {
             let (parts, per_m) = (t.dq_parts(), t.dq_row_blocks());
             for (head_row, m_blocks) in [(0, 1), (3, 5), (7, 2)] {
                 for m in 0..m_blocks {
-                    for c in 0..2 {
-                        let (rb, cb) = t.dq_block(c);
+                    for b in 0..2 * t.dq_blocks_per_consumer() {
+                        let (rb, cb) = t.dq_block(b);
                         assert_eq!(
-                            dq_accum_block(head_row, m_blocks, m, c),
+                            t.dq_accum_block(head_row, m_blocks, m, b),
                             fragment_block(head_row, m_blocks * per_m, parts, m * per_m + rb, cb),
-                            "hdim {} head row {head_row} m {m} c {c}",
+                            "hdim {} head row {head_row} m {m} b {b}",
                             t.head_dim
                         );
                     }
@@ -412,20 +478,30 @@ mod tests {
                 assert_eq!(at % 1024, 0, "hdim {}", t.head_dim);
             }
             assert_eq!(l.stats % 16, 0);
-            assert_eq!(t.block_n, 2 * BWD_KEYS_PER_CONSUMER);
-            // dK + dV, one f32 block for Sᵀ then dPᵀ, the Pᵀ and dSᵀ
+            // The gradients one consumer holds: dK and dV of its 64 keys,
+            // or one of them for all the tile's 64 keys.
+            let gradients = match t.consumers {
+                BwdConsumers::SplitKeys => {
+                    assert_eq!(t.block_n, 2 * BWD_KEYS_PER_CONSUMER);
+                    t.head_dim
+                }
+                BwdConsumers::SplitRoles => {
+                    assert_eq!(t.block_n, BWD_KEYS_PER_CONSUMER);
+                    t.head_dim / 2
+                }
+            };
+            // The gradients, one f32 block for Sᵀ then dPᵀ, the Pᵀ and dSᵀ
             // fragments (dQ's part replaces the fragments and the block).
-            let peak = t.head_dim + t.block_m / 2 + 2 * (t.block_m / 4);
+            let peak = gradients + t.block_m / 2 + 2 * (t.block_m / 4);
             assert!(peak <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
-            assert_eq!(
-                t.dq_parts() * t.dq_row_blocks(),
-                DQ_BLOCKS_PER_QUERY_BLOCK,
-                "one dQ block per consumer"
-            );
+            let dq = gradients + 32 * t.dq_blocks_per_consumer();
+            assert!(dq <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
+            assert_eq!(t.dq_blocks() % 2, 0, "dQ blocks split evenly");
             assert_eq!(t.block_m % 64, 0, "dS tiles of 64-query column blocks");
         }
         assert_eq!(bwd_tiling(128), Some(BWD_HDIM128));
-        assert_eq!(bwd_tiling(256), None);
+        assert_eq!(bwd_tiling(256), Some(BWD_HDIM256));
+        assert_eq!(bwd_tiling(96), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! dQ partials into the f32 accumulator in global memory. Each consumer
-//! stages its 64 x 64 block of a query block's partial in shared memory
-//! in fragment order
-//! (`layout::fragment`: conflict-free 16-byte stores) and one of its
-//! threads adds the block into the accumulator with one bulk reduce-add
+//! stages its 64 x 64 blocks of a query block's partial in shared memory
+//! in fragment order (`layout::fragment`: conflict-free 16-byte stores)
+//! and one of its threads adds them into the accumulator with one bulk
+//! reduce-add
 //! (FA3 does the same with a dedicated warp; here the consumer's elected
 //! thread issues it and moves on, the reduction runs in L2).
 //!
@@ -16,13 +16,16 @@ use super::{Smem, Work};
 use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;
 use crate::arch::bulk;
-use crate::arch::global::{fence_proxy_async_global, load_acquire_gpu, release_increment_gpu};
+use crate::arch::global::{
+    fence_acq_rel_gpu, fence_proxy_async_global, load_acquire_gpu, reduce_add_16_bytes,
+    release_increment_gpu,
+};
 use crate::arch::smem;
 use crate::arch::sync::{NamedBarrier, fence_proxy_async_shared, sync};
 use crate::arch::thread::{Elected, Warpgroup, elect_one, warp_index};
 use crate::arch::tma;
-use crate::arch::wgmma::Accumulator;
-use crate::attn::tiles::dq_accum_block;
+use crate::arch::wgmma::{Accumulator, Mma};
+use crate::attn::tiles::BwdTiling;
 use crate::epilogue::for_each_fragment_chunk;
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
@@ -31,6 +34,7 @@ const WARPGROUP_THREADS: u32 = 128;
 
 pub(super) struct DqReducer<'a> {
     p: &'a BwdParams,
+    tiling: BwdTiling,
     me: u32,
     thread: u32,
     stage: u32,
@@ -44,6 +48,7 @@ impl<'a> DqReducer<'a> {
     pub fn new(wg: &Warpgroup, me: u32, p: &'a BwdParams, mem: &Smem) -> Self {
         Self {
             p,
+            tiling: mem.tiling,
             me,
             thread: wg.thread(),
             stage: mem.dq(me),
@@ -57,10 +62,18 @@ impl<'a> DqReducer<'a> {
     }
 
     /// Adds this consumer's partial `dq` of query block `m` of `w`'s head
-    /// (its 64 x 64 block, `attn::tiles::BwdTiling::dq_block`).
-    /// `keys_end`: the end of the key blocks that see query block m.
+    /// (its `R / 32` 64 x 64 blocks,
+    /// `attn::tiles::BwdTiling::dq_blocks_per_consumer`). `keys_end`: the
+    /// end of the key blocks that see query block m.
     #[inline(always)]
-    pub fn reduce(&self, dq: &Accumulator<32>, w: &Work, m: u32, keys_end: u32) {
+    pub fn reduce<const R: usize>(&self, dq: &Accumulator<R>, w: &Work, m: u32, keys_end: u32)
+    where
+        Accumulator<R>: Mma,
+    {
+        if !self.tiling.dq_staged() {
+            self.add_from_registers(dq, w, m, keys_end);
+            return;
+        }
         let p = self.p;
         // The staging block is free once the previous reduction has read it.
         if let Some(one) = &self.issuer {
@@ -77,12 +90,8 @@ impl<'a> DqReducer<'a> {
         let Some(one) = &self.issuer else {
             return;
         };
-        // Two blocks per query block, the consumer's own.
-        let head_row = w.batch * p.heads + w.head;
-        let head_block = head_row * p.m_blocks + m;
-        let block = dq_accum_block(head_row, p.m_blocks, m, self.me) as u64;
-        let dst = p.dq_accum.address() + block * FRAG_BLOCK_BYTES as u64;
-        let bytes = FRAG_BLOCK_BYTES;
+        let (dst, flag) = self.target(w, m);
+        let bytes = self.tiling.dq_stage_bytes();
         if p.deterministic == 0 {
             // SAFETY: the staged block (fenced, synchronized) into query
             // block m's part of the accumulator, which the preprocess
@@ -91,12 +100,7 @@ impl<'a> DqReducer<'a> {
             tma::commit_group(one);
             return;
         }
-        // This key block adds after the key blocks above it that see query
-        // block m (`keys_end`: the end of their range, from the producer),
-        // consumer 0 before consumer 1.
-        let turn = 2 * (keys_end - 1 - w.n_block) + self.me;
-        let flag =
-            GlobalPtr::<u32>::from_address(p.dq_semaphores.address() + 4 * head_block as u64);
+        let turn = self.turn(w, keys_end);
         // SAFETY: the block's semaphore (cleared by the preprocess; only
         // these atomics touch it); its earlier turns belong to CTAs that
         // started before this one.
@@ -107,6 +111,75 @@ impl<'a> DqReducer<'a> {
             tma::commit_group(one);
             tma::wait_group::<0>(one);
             release_increment_gpu(flag);
+        }
+    }
+
+    /// Where this consumer's blocks of query block `m` of `w`'s head go in
+    /// the accumulator (consecutive), and the query block's semaphore.
+    #[inline(always)]
+    fn target(&self, w: &Work, m: u32) -> (u64, GlobalPtr<u32>) {
+        let (p, t) = (self.p, self.tiling);
+        let head_row = w.batch * p.heads + w.head;
+        let first = t.dq_accum_block(
+            head_row,
+            p.m_blocks,
+            m,
+            self.me * t.dq_blocks_per_consumer(),
+        );
+        let dst = p.dq_accum.address() + first as u64 * FRAG_BLOCK_BYTES as u64;
+        let head_block = head_row * p.m_blocks + m;
+        let flag =
+            GlobalPtr::<u32>::from_address(p.dq_semaphores.address() + 4 * head_block as u64);
+        (dst, flag)
+    }
+
+    /// The semaphore value at which this consumer of key block `w` adds:
+    /// after the key blocks above it that see the query block
+    /// (`keys_end`: the end of their range, from the producer), consumer 0
+    /// before consumer 1.
+    #[inline(always)]
+    fn turn(&self, w: &Work, keys_end: u32) -> u32 {
+        2 * (keys_end - 1 - w.n_block) + self.me
+    }
+
+    /// `reduce` without staging: each thread adds its registers into the
+    /// accumulator, in the same fragment order. Deterministic launches
+    /// take the same turns, the whole warpgroup between the acquire and
+    /// the release.
+    #[inline(always)]
+    fn add_from_registers<const R: usize>(
+        &self,
+        dq: &Accumulator<R>,
+        w: &Work,
+        m: u32,
+        keys_end: u32,
+    ) where
+        Accumulator<R>: Mma,
+    {
+        let (dst, flag) = self.target(w, m);
+        let deterministic = self.p.deterministic != 0;
+        if deterministic {
+            if self.issuer.is_some() {
+                let turn = self.turn(w, keys_end);
+                // SAFETY: as in `reduce`.
+                while unsafe { load_acquire_gpu(flag) } != turn {}
+            }
+            sync(self.barrier, WARPGROUP_THREADS);
+        }
+        for_each_fragment_chunk(dq, dst, self.thread, |at, words| {
+            // SAFETY: this consumer's blocks of query block m of the
+            // accumulator (cleared by the preprocess; only reductions touch
+            // it during this kernel), 16-byte aligned chunks.
+            unsafe { reduce_add_16_bytes(at, words) };
+        });
+        if deterministic {
+            fence_acq_rel_gpu();
+            sync(self.barrier, WARPGROUP_THREADS);
+            if self.issuer.is_some() {
+                // SAFETY: as in `reduce`; every thread's additions are
+                // fenced before the barrier above.
+                unsafe { release_increment_gpu(flag) };
+            }
         }
     }
 

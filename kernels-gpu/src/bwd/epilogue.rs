@@ -1,36 +1,50 @@
-//! dK and dV of a consumer's 64 keys out of the tile: rounded to 16 bits
-//! into the gradients (one query head per K/V head), or with GQA as f32
+//! dK or dV of 64 keys out of the tile: rounded to 16 bits into the
+//! gradient (one query head per K/V head), or with GQA as f32
 //! fragment-order blocks per query head, which `convert` sums over each
 //! group in a fixed order. dK is scaled by softmax_scale here (the scores
 //! were scale · q·k).
 
-use super::{BLOCK_N, BwdElem, Work};
+use super::{BwdElem, Work};
 use crate::abi::bwd::BwdParams;
 use crate::arch::global::store_16_bytes;
 use crate::arch::wgmma::{Accumulator, Mma};
-use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, fragment_block};
+use crate::attn::tiles::fragment_block;
 use crate::epilogue::{Rows, for_each_fragment_chunk, store_rows};
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
+/// Which gradient an accumulator holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gradient {
+    Key,
+    Value,
+}
+
+/// Writes `acc`, gradient `which` of the 64 keys from `key0` (a multiple
+/// of 64) of `w`'s head, 64 x `D`.
 #[inline(always)]
 pub(super) fn store<E: BwdElem, const D: u32, const RD: usize>(
     p: &BwdParams,
     w: &Work,
-    me: u32,
+    key0: u32,
     thread: u32,
-    dk: &mut Accumulator<RD>,
-    dv: &Accumulator<RD>,
+    which: Gradient,
+    acc: &mut Accumulator<RD>,
 ) where
     Accumulator<RD>: Mma,
 {
-    let scale = p.scale;
-    dk.update(|_, x| x * scale);
-    let key0 = w.n_block * BLOCK_N + BWD_KEYS_PER_CONSUMER * me;
+    if which == Gradient::Key {
+        let scale = p.scale;
+        acc.update(|_, x| x * scale);
+    }
     if key0 >= p.seqlen_k {
-        return; // the block's second half lies past the last key
+        return; // the keys lie past the last key (a block's second half)
     }
     if p.heads_per_kv == 1 {
-        let rows = |out: u64, [sb, ss, sh]: [u64; 3]| Rows {
+        let (out, [sb, ss, sh]) = match which {
+            Gradient::Key => (p.dk.address(), p.dk_strides),
+            Gradient::Value => (p.dv.address(), p.dv_strides),
+        };
+        let rows = Rows {
             out,
             base: w.batch as u64 * sb + w.kv_head as u64 * sh,
             row_stride: ss,
@@ -40,26 +54,21 @@ pub(super) fn store<E: BwdElem, const D: u32, const RD: usize>(
         // SAFETY: dk and dv are validated on the host (shape, strides
         // inside their buffers, 16-byte aligned base and outer strides,
         // contiguous head dim); these keys below seqlen_k are rows of them.
-        unsafe {
-            store_rows::<E, RD>(dk, &rows(p.dk.address(), p.dk_strides), thread);
-            store_rows::<E, RD>(dv, &rows(p.dv.address(), p.dv_strides), thread);
-        }
+        unsafe { store_rows::<E, RD>(acc, &rows, thread) };
         return;
     }
     let parts = D / 64;
     let head_row = w.batch * p.heads + w.head;
     let block = fragment_block(head_row, p.key_blocks_64, parts, key0 / 64, 0);
-    let offset = block as u64 * FRAG_BLOCK_BYTES as u64;
-    // Two calls, not a loop over (accumulator, workspace) pairs: a
-    // runtime-indexed array of accumulators would sit in local memory.
-    let write = |acc: &Accumulator<RD>, workspace: u64| {
-        for_each_fragment_chunk(acc, workspace + offset, thread, |at, words| {
-            // SAFETY: the (batch, query head, 64-key block) blocks of the
-            // GQA workspace (key0 < seqlen_k, so key0 / 64 <
-            // key_blocks_64), written by this consumer only.
-            unsafe { store_16_bytes(at, words) };
-        });
+    let workspace = match which {
+        Gradient::Key => p.dk_accum.address(),
+        Gradient::Value => p.dv_accum.address(),
     };
-    write(dk, p.dk_accum.address());
-    write(dv, p.dv_accum.address());
+    let offset = block as u64 * FRAG_BLOCK_BYTES as u64;
+    for_each_fragment_chunk(acc, workspace + offset, thread, |at, words| {
+        // SAFETY: the (batch, query head, 64-key block) blocks of the GQA
+        // workspace (key0 < seqlen_k, so key0 / 64 < key_blocks_64),
+        // written by this consumer only.
+        unsafe { store_16_bytes(at, words) };
+    });
 }

@@ -1,14 +1,17 @@
 //! The attention backward (FA2/FA3): three kernels per call.
 //! - `preprocess`: per query row D = rowsum(dO ∘ O) and LSE · log2(e);
 //!   clears the f32 dQ accumulator.
-//! - the main kernel (`run`), persistent: a tile is one key block (128
-//!   keys) of one head; one producer warpgroup loads K and V once and then
-//!   streams Q, dO and the row statistics of every query block that sees
-//!   the keys; two consumer warpgroups (64 keys each) keep dK and dV in f32
-//!   registers and for each query block compute Sᵀ = K·Qᵀ, Pᵀ, dPᵀ = V·dOᵀ,
-//!   dSᵀ = Pᵀ ∘ (dPᵀ − D), dV += Pᵀ·dO, dK += dSᵀ·Q and a dQ partial
-//!   dS·K, which `dq` adds into the accumulator in global memory with one
-//!   bulk reduce-add per consumer.
+//! - the main kernel (`run`), persistent: a tile is one key block of one
+//!   head; one producer warpgroup loads K and V once and then streams Q,
+//!   dO and the row statistics of every query block that sees the keys;
+//!   two consumer warpgroups keep dK and dV in f32 registers and for each
+//!   query block compute Sᵀ = K·Qᵀ, Pᵀ, dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ∘ (dPᵀ − D),
+//!   dV += Pᵀ·dO, dK += dSᵀ·Q and a dQ partial dS·K, which `dq` adds into
+//!   the accumulator in global memory with one bulk reduce-add per
+//!   consumer. How the consumers share the work is the tiling's
+//!   (`attn::tiles::BwdConsumers`): 64 keys each (`consumer`), or the same
+//!   64 keys with the score and the score-gradient GEMMs split between
+//!   them (`roles`, hdim 256).
 //! - `convert`: dQ (and with GQA dK, dV summed over each group) from the
 //!   f32 partials to the 16-bit gradients.
 //!
@@ -22,6 +25,8 @@ mod dq;
 mod epilogue;
 pub(crate) mod preprocess;
 mod producer;
+mod roles;
+mod step;
 
 use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;
@@ -37,14 +42,11 @@ use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{query_blocks, unmasked_query_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
-    BWD_CONSUMER_REGISTERS, BWD_KEYS_PER_CONSUMER, BWD_PRODUCER_REGISTERS, BwdTiling, FEED_SLOTS,
+    BWD_CONSUMER_REGISTERS, BWD_PRODUCER_REGISTERS, BwdConsumers, BwdTiling, FEED_SLOTS,
     bwd_smem_layout, bwd_tiling, ring_bytes,
 };
 use crate::half::HalfElem;
 use crate::sched::{TileFeed, Tiles};
-
-/// Keys per CTA: one block of each consumer.
-pub(crate) const BLOCK_N: u32 = 2 * BWD_KEYS_PER_CONSUMER;
 
 /// bf16 or f16 in the backward: the forward's GEMMs, dQ's transposed-A
 /// GEMM, and 16-bit pairs widened exactly (the preprocess reads O, dO).
@@ -82,15 +84,16 @@ pub(crate) struct Work {
 }
 
 impl Work {
-    /// The `i`-th tile of the launch, with query blocks of `M` rows.
+    /// The `i`-th tile of the launch, with query blocks of `M` rows and
+    /// key blocks of `N`.
     #[inline(always)]
-    pub fn of_tile<const M: u32>(p: &BwdParams, i: u32) -> Self {
+    pub fn of_tile<const M: u32, const N: u32>(p: &BwdParams, i: u32) -> Self {
         let order = &p.sched.order;
         let tile = order.tile(i);
         let n_block = order.m_blocks - 1 - tile.m_block;
         let spec = mask_spec(p);
-        let n_start = n_block * BLOCK_N;
-        let (m_min, m_max) = query_blocks(&spec, n_start, BLOCK_N, M);
+        let n_start = n_block * N;
+        let (m_min, m_max) = query_blocks(&spec, n_start, N, M);
         Self {
             n_block,
             head: tile.head,
@@ -98,16 +101,16 @@ impl Work {
             batch: tile.batch,
             m_min,
             m_max,
-            unmasked: unmasked_query_blocks(&spec, n_start, BLOCK_N, M),
+            unmasked: unmasked_query_blocks(&spec, n_start, N, M),
         }
     }
 }
 
 /// The backward's tiles (see `BwdParams` for their order).
 #[derive(Clone, Copy)]
-pub(crate) struct BwdTiles<'a, const M: u32>(pub &'a BwdParams);
+pub(crate) struct BwdTiles<'a, const M: u32, const N: u32>(pub &'a BwdParams);
 
-impl<const M: u32> Tiles for BwdTiles<'_, M> {
+impl<const M: u32, const N: u32> Tiles for BwdTiles<'_, M, N> {
     type Work = Work;
 
     #[inline(always)]
@@ -117,7 +120,7 @@ impl<const M: u32> Tiles for BwdTiles<'_, M> {
 
     #[inline(always)]
     fn work(&self, tile: u32) -> Work {
-        Work::of_tile::<M>(self.0, tile)
+        Work::of_tile::<M, N>(self.0, tile)
     }
 
     #[inline(always)]
@@ -179,15 +182,15 @@ impl Smem {
     pub fn keys_end(&self, stage: u32) -> u32 {
         self.stats(stage) + self.layout.keys_end
     }
-    /// dS tile `i` (0 or 1).
+    /// dS tile `i` (0 or 1; with split roles tile 1 holds Pᵀ).
     #[inline(always)]
     pub fn ds(&self, i: u32) -> u32 {
         self.base + self.layout.ds + i * self.layout.ds_bytes
     }
-    /// Consumer `c`'s dQ staging block.
+    /// Consumer `c`'s dQ staging blocks.
     #[inline(always)]
     pub fn dq(&self, c: u32) -> u32 {
-        self.base + self.layout.dq + c * crate::layout::fragment::FRAG_BLOCK_BYTES
+        self.base + self.layout.dq + c * self.tiling.dq_stage_bytes()
     }
 }
 
@@ -199,13 +202,14 @@ pub(crate) struct Rings<const S: usize> {
 
 /// # Safety
 /// Launched as `BwdParams` documents, after the preprocess of the same
-/// call, with `D`, `M`, `S` from the backward tiling of `D`, `RD = D / 2`,
-/// `RM = M / 2`, `KM = M / 16`.
+/// call, with `D`, `M`, `N`, `S` from the backward tiling of `D`, `RD = D
+/// / 2`, `RM = M / 2`, `KM = M / 16`.
 #[inline(always)]
 pub(crate) unsafe fn run<
     E: BwdElem,
     const D: u32,
     const M: u32,
+    const N: u32,
     const S: usize,
     const RD: usize,
     const RM: usize,
@@ -224,17 +228,17 @@ pub(crate) unsafe fn run<
             "query blocks of whole dS column blocks"
         );
         assert!(
-            matches!(bwd_tiling(D), Some(t) if t.block_m == M && t.stages == S as u32 && t.block_n == BLOCK_N)
+            matches!(bwd_tiling(D), Some(t) if t.block_m == M && t.stages == S as u32 && t.block_n == N)
         );
         assert!(TmaPipeline::<1>::BYTES == ring_bytes(1));
         assert!(TileFeed::BARRIER_BYTES == ring_bytes(FEED_SLOTS));
         assert!(TmaPipeline::<S>::BYTES == ring_bytes(S as u32));
     };
-    let tiling = BwdTiling {
-        head_dim: D,
-        block_m: M,
-        block_n: BLOCK_N,
-        stages: S as u32,
+    let tiling = const {
+        match bwd_tiling(D) {
+            Some(t) => t,
+            None => panic!("no backward tiling"),
+        }
     };
     let base = smem::base();
     if base & 1023 != 0 {
@@ -274,12 +278,20 @@ pub(crate) unsafe fn run<
             if warp_index() == 0
                 && let Some(one) = elect_one()
             {
-                producer::run::<E, D, M, S>(&one, &p, &mem, &feed, &rings);
+                producer::run::<E, D, M, N, S>(&one, &p, &mem, &feed, &rings);
             }
         }
         c @ (1 | 2) => {
             regs::acquire::<BWD_CONSUMER_REGISTERS>(&wg);
-            consumer::run::<E, D, M, S, RD, RM, KM>(&wg, c - 1, &p, &mem, &feed, &rings);
+            let me = c - 1;
+            match tiling.consumers {
+                BwdConsumers::SplitKeys => {
+                    consumer::run::<E, D, M, N, S, RD, RM, KM>(&wg, me, &p, &mem, &feed, &rings)
+                }
+                BwdConsumers::SplitRoles => {
+                    roles::run::<E, D, M, N, S, RD, RM, KM>(&wg, me, &p, &mem, &feed, &rings)
+                }
+            }
         }
         _ => trap(),
     }

@@ -4,7 +4,7 @@
 //! stage. Tiles no query sees load nothing (their consumers only write
 //! zero gradients).
 
-use super::{BLOCK_N, BwdElem, BwdTiles, Rings, Smem, mask_spec};
+use super::{BwdElem, BwdTiles, Rings, Smem, mask_spec};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
 use crate::arch::thread::Elected;
@@ -16,7 +16,7 @@ use crate::sched::{ProducerTiles, TileFeed};
 const BOX_COLS: u32 = 64;
 
 #[inline(always)]
-pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const S: usize>(
+pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S: usize>(
     one: &Elected,
     p: &BwdParams,
     mem: &Smem,
@@ -29,7 +29,7 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const S: usize>(
     tma::prefetch(p.v_map);
     let mut kv_state = PipelineState::<1>::producer();
     let mut state = PipelineState::<S>::producer();
-    for w in ProducerTiles::new(one, BwdTiles::<M>(p), feed) {
+    for w in ProducerTiles::new(one, BwdTiles::<M, N>(p), feed) {
         if w.m_min >= w.m_max {
             continue;
         }
@@ -37,20 +37,18 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const S: usize>(
         // K and V are free once the consumers' last GEMMs of the previous
         // tile have completed.
         rings.kv.producer_acquire(kv_state);
-        let full = rings
-            .kv
-            .producer_expect(kv_state, 2 * BLOCK_N * D * E::BYTES);
+        let full = rings.kv.producer_expect(kv_state, 2 * N * D * E::BYTES);
         for b in 0..D / BOX_COLS {
             let coords = [
                 (b * BOX_COLS) as i32,
-                (w.n_block * BLOCK_N) as i32,
+                (w.n_block * N) as i32,
                 kv_head,
                 batch,
             ];
-            let block = b * BLOCK_N * 128;
-            // SAFETY: K and V are free (acquired); box (64, 128, 1, 1) fills
+            let block = b * N * 128;
+            // SAFETY: K and V are free (acquired); box (64, N, 1, 1) fills
             // column block b; the key block starts inside the tensor
-            // (n_block < ceil(seqlen_k / 128)).
+            // (n_block < ceil(seqlen_k / N)).
             unsafe {
                 tma::load(one, p.k_map, mem.k() + block, &full, coords);
                 tma::load(one, p.v_map, mem.v() + block, &full, coords);
@@ -65,7 +63,7 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const S: usize>(
             rings.qdo.producer_acquire(state);
             // The end of the key blocks that see query block m, for the
             // deterministic order of the dQ reductions (`dq`).
-            let (_, keys_end) = key_blocks(&spec, m * M, M, BLOCK_N);
+            let (_, keys_end) = key_blocks(&spec, m * M, M, N);
             // SAFETY: the stage's word (free: acquired); published by the
             // arrival below, which releases this thread's earlier stores.
             unsafe { smem::store_u32(mem.keys_end(stage), keys_end) };

@@ -36,6 +36,16 @@ pub const fn a_operand_k32(thread: u32, reg: u32) -> (u32, u32) {
     )
 }
 
+/// `(row, first col)` of the 8-element row whose shared address lane
+/// `thread % 32` gives to `stmatrix`/`ldmatrix .x4` moving A-operand
+/// k-step `kb` (k16): lanes `8i..8i + 8` name the rows of matrix `i`,
+/// which is A-operand register `i` of every lane ([`a_operand_k16`]).
+pub const fn matrix_row_k16(thread: u32, kb: u32) -> (u32, u32) {
+    let (warp, lane) = (thread / 32, thread % 32);
+    let i = lane / 8;
+    (16 * warp + 8 * (i % 2) + lane % 8, 16 * kb + 8 * (i / 2))
+}
+
 /// Accumulator registers that become A-operand register `reg` of k16 block
 /// `kb` when an m64 accumulator is reused as the A operand of the next GEMM
 /// (P = softmax(S) feeding O += P·V): `(low half, high half)`.
@@ -110,6 +120,24 @@ mod tests {
         }
         assert!(seen.iter().all(|&s| s == 1));
         assert_eq!(frag_block_offset(1, 0) - frag_block_offset(0, 0), 16);
+    }
+
+    /// `stmatrix`/`ldmatrix .x4` with the rows of `matrix_row_k16` move
+    /// each A-operand register to its own element: lane `l`'s register
+    /// `i` is element (l / 4, 2 (l % 4)) of matrix `i`, whose row `l / 4`
+    /// lane `8i + l / 4` names.
+    #[test]
+    fn matrix_rows_match_the_a_operand() {
+        for t in 0..128 {
+            let (warp, lane) = (t / 32, t % 32);
+            for kb in 0..4 {
+                for i in 0..4 {
+                    let (row, col) = matrix_row_k16(32 * warp + 8 * i + lane / 4, kb);
+                    let (ar, ac) = a_operand_k16(t, i);
+                    assert_eq!((row, col + 2 * (lane % 4)), (ar, 16 * kb + ac));
+                }
+            }
+        }
     }
 
     /// Reusing accumulator registers as the k16 A operand keeps every
