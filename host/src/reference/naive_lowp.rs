@@ -67,6 +67,10 @@ struct Naive<'a, T> {
     element: PhantomData<T>,
 }
 
+/// One query row's softmax with its rowsum(P ⊙ dP) (`None`: fully
+/// masked), and its dq row.
+type RowGradients<T> = (Option<(RowSoftmax, f32)>, Vec<T>);
+
 /// The softmax of one query row: `P_j = r(exp(S_j - max) / sum)`.
 #[derive(Debug, Clone, Copy)]
 struct RowSoftmax {
@@ -168,49 +172,49 @@ impl<'a, T: Real> Naive<'a, T> {
 
     fn backward(&self, dout: &[f32]) -> NaiveGradientRows<T> {
         let (d, dv) = (self.p.head_dim, self.p.head_dim_v);
-        // Per query row: its softmax and rowsum(P ⊙ dP).
-        let stats: Vec<Option<(RowSoftmax, f32)>> = (0..self.p.q_rows())
+        // Per query row, in one pass over its keys (each score and dP
+        // computed once, kept for the row only): its softmax, rowsum(P ⊙
+        // dP) and its dq row.
+        let per_row: Vec<RowGradients<T>> = (0..self.p.q_rows())
             .into_par_iter()
             .map(|row| {
-                let softmax = self.softmax(row)?;
-                let delta = self
+                let pairs: Vec<((f32, f32), f32)> = self
                     .kv_rows(row)
-                    .map(|kv| {
-                        let prob = self.prob(softmax, self.score(row, kv).0);
-                        prob * self.dprob(dout, row, kv)
-                    })
+                    .map(|kv| (self.score(row, kv), self.dprob(dout, row, kv)))
+                    .collect();
+                let zero = || (0..d).map(|_| T::from_f32(0.0)).collect();
+                let Some(max) = pairs.iter().map(|&((s, _), _)| s).reduce(f32::max) else {
+                    return (None, zero());
+                };
+                let sum = pairs.iter().map(|&((s, _), _)| (s - max).exp()).sum();
+                let softmax = RowSoftmax { max, sum };
+                let delta = pairs
+                    .iter()
+                    .map(|&((s, _), dp)| self.prob(softmax, s) * dp)
                     .sum();
-                Some((softmax, delta))
+                let mut acc = vec![0.0f32; d];
+                for (kv, &((s, t), dp)) in self.kv_rows(row).zip(&pairs) {
+                    let (_, du) = self.gradient(softmax, delta, s, t, dp);
+                    for (a, &x) in acc.iter_mut().zip(&self.k[kv * d..][..d]) {
+                        *a += du * x;
+                    }
+                }
+                let dq = acc
+                    .into_iter()
+                    .map(|x| T::from_f32(r::<T>(x) * self.scale))
+                    .collect();
+                (Some((softmax, delta)), dq)
             })
             .collect();
         // (P, dU) of one pair.
         let pair = |row: usize, kv: usize| -> Option<(f32, f32)> {
-            let (softmax, delta) = stats[row]?;
+            let (softmax, delta) = per_row[row].0?;
             let (s, t) = self.score(row, kv);
-            let prob = self.prob(softmax, s);
-            let ds = r::<T>(prob * (self.dprob(dout, row, kv) - delta));
-            let du = if self.softcap == 0.0 {
-                ds
-            } else {
-                let dt = r::<T>(ds * self.softcap);
-                r::<T>(r::<T>(dt * (1.0 - t * t)) / self.softcap)
-            };
-            Some((prob, du))
+            Some(self.gradient(softmax, delta, s, t, self.dprob(dout, row, kv)))
         };
-
-        let dq = (0..self.p.q_rows())
-            .into_par_iter()
-            .flat_map_iter(|row| {
-                let mut acc = vec![0.0f32; d];
-                for kv in self.kv_rows(row) {
-                    if let Some((_, du)) = pair(row, kv) {
-                        for (a, &x) in acc.iter_mut().zip(&self.k[kv * d..][..d]) {
-                            *a += du * x;
-                        }
-                    }
-                }
-                acc.into_iter().map(|x| T::from_f32(r::<T>(x) * self.scale))
-            })
+        let dq = per_row
+            .iter()
+            .flat_map(|(_, dq)| dq.iter().copied())
             .collect();
 
         let per_key: Vec<(Vec<T>, Vec<T>)> = (0..self.p.k_rows())
@@ -249,6 +253,20 @@ impl<'a, T: Real> Naive<'a, T> {
             .collect();
         let dv = per_key.into_iter().flat_map(|(_, dv)| dv).collect();
         NaiveGradientRows { dq, dk, dv }
+    }
+
+    /// `(P, dU)` of one pair from its rounded score `s` (and tanh `t`),
+    /// `dP` and its row's softmax and rowsum(P ⊙ dP).
+    fn gradient(&self, softmax: RowSoftmax, delta: f32, s: f32, t: f32, dp: f32) -> (f32, f32) {
+        let prob = self.prob(softmax, s);
+        let ds = r::<T>(prob * (dp - delta));
+        let du = if self.softcap == 0.0 {
+            ds
+        } else {
+            let dt = r::<T>(ds * self.softcap);
+            r::<T>(r::<T>(dt * (1.0 - t * t)) / self.softcap)
+        };
+        (prob, du)
     }
 
     /// `dP = r(dO·v)` of one pair.
