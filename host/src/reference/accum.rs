@@ -21,6 +21,10 @@ pub(crate) trait Acc:
 {
     const ZERO: Self;
     const ONE: Self;
+    /// Whether [`dot`] may sum in independent lanes (reassociated, so it
+    /// vectorizes): `f64`, the tests' exact reference; `f32` sums in order
+    /// (what the kernels and PyTorch's naive path are compared with).
+    const LANES: bool;
     const NEG_INFINITY: Self;
     /// `x` rounded to this precision.
     fn from_f64(x: f64) -> Self;
@@ -42,10 +46,11 @@ pub(crate) trait Acc:
 }
 
 macro_rules! acc {
-    ($t:ty, $of:ident, $to:ident) => {
+    ($t:ty, $of:ident, $to:ident, $lanes:literal) => {
         impl Acc for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            const LANES: bool = $lanes;
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
             fn from_f64(x: f64) -> Self {
                 <$t as Real>::from_f64(x)
@@ -78,14 +83,32 @@ macro_rules! acc {
     };
 }
 
-acc!(f32, to_f32, from_f32);
-acc!(f64, to_f64, from_f64);
+acc!(f32, to_f32, from_f32, false);
+acc!(f64, to_f64, from_f64, true);
 
-/// `Σ a[i]·b[i]`, accumulated in order in precision `W`.
+/// `Σ a[i]·b[i]` in precision `W`: in order, or with `W::LANES` in 8
+/// interleaved partial sums (element `i` into sum `i % 8`) added pairwise,
+/// then the tail in order.
 pub(crate) fn dot<A: Acc, W: Acc>(a: &[A], b: &[A]) -> W {
-    a.iter()
-        .zip(b)
-        .fold(W::ZERO, |acc, (&x, &y)| acc + x.cast::<W>() * y.cast::<W>())
+    let term = |(&x, &y): (&A, &A)| x.cast::<W>() * y.cast::<W>();
+    if !W::LANES {
+        return a.iter().zip(b).map(term).fold(W::ZERO, |acc, t| acc + t);
+    }
+    let n = a.len().min(b.len());
+    let (head, tail) = (n - n % 8, n);
+    let mut sums = [W::ZERO; 8];
+    for (xs, ys) in a[..head].chunks_exact(8).zip(b[..head].chunks_exact(8)) {
+        for (s, t) in sums.iter_mut().zip(xs.iter().zip(ys).map(term)) {
+            *s += t;
+        }
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = sums;
+    let lanes = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    a[head..tail]
+        .iter()
+        .zip(&b[head..tail])
+        .map(term)
+        .fold(lanes, |acc, t| acc + t)
 }
 
 /// `acc[i] += w · x[i]`, in precision `W`.
