@@ -135,10 +135,10 @@ impl<'a, T: Real> Naive<'a, T> {
         (r::<T>(t * self.softcap), t)
     }
 
-    fn softmax(&self, row: usize) -> Option<RowSoftmax> {
-        let scores = || self.kv_rows(row).map(|kv| self.score(row, kv).0);
-        let max = scores().reduce(f32::max)?;
-        let sum = scores().map(|s| (s - max).exp()).sum();
+    /// The softmax of a row's rounded scores (`None` when it has none).
+    fn softmax(scores: &[f32]) -> Option<RowSoftmax> {
+        let max = scores.iter().copied().reduce(f32::max)?;
+        let sum = scores.iter().map(|s| (s - max).exp()).sum();
         Some(RowSoftmax { max, sum })
     }
 
@@ -152,11 +152,13 @@ impl<'a, T: Real> Naive<'a, T> {
             .into_par_iter()
             .map(|row| {
                 let mut acc = vec![0.0f32; dv];
-                let Some(softmax) = self.softmax(row) else {
+                // Each score once, kept for the row only.
+                let scores: Vec<f32> = self.kv_rows(row).map(|kv| self.score(row, kv).0).collect();
+                let Some(softmax) = Self::softmax(&scores) else {
                     return (vec![T::from_f32(0.0); dv], f32::NEG_INFINITY);
                 };
-                for kv in self.kv_rows(row) {
-                    let prob = self.prob(softmax, self.score(row, kv).0);
+                for (kv, &s) in self.kv_rows(row).zip(&scores) {
+                    let prob = self.prob(softmax, s);
                     for (a, &x) in acc.iter_mut().zip(&self.v[kv * dv..][..dv]) {
                         *a += prob * x;
                     }
@@ -182,12 +184,10 @@ impl<'a, T: Real> Naive<'a, T> {
                     .kv_rows(row)
                     .map(|kv| (self.score(row, kv), self.dprob(dout, row, kv)))
                     .collect();
-                let zero = || (0..d).map(|_| T::from_f32(0.0)).collect();
-                let Some(max) = pairs.iter().map(|&((s, _), _)| s).reduce(f32::max) else {
-                    return (None, zero());
+                let scores: Vec<f32> = pairs.iter().map(|&((s, _), _)| s).collect();
+                let Some(softmax) = Self::softmax(&scores) else {
+                    return (None, (0..d).map(|_| T::from_f32(0.0)).collect());
                 };
-                let sum = pairs.iter().map(|&((s, _), _)| (s - max).exp()).sum();
-                let softmax = RowSoftmax { max, sum };
                 let delta = pairs
                     .iter()
                     .map(|&((s, _), dp)| self.prob(softmax, s) * dp)
