@@ -251,7 +251,9 @@ pub const DQ_BLOCK_COLS: u32 = 64;
 /// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
 ///   rows; dQ staged (from registers measured +4-5% at 8k-16k, but ptxas
 ///   then spills a 4-byte predicate across the role split);
-/// - hdim 256: 64 x 64 (FA3's) with split roles, each consumer holding
+/// - hdim 256: 64 x 64 (FA3 uses 64 x 80 with S = Q·Kᵀ untransposed, one dO
+///   and two Q stages; 80 keys do not fit our transposed M = 64 per
+///   consumer) with split roles, each consumer holding
 ///   one 64 x 256 gradient (128 registers) and computing 64 x 128 of dQ;
 ///   K, V, Q, dO are 32 KiB each, so two Q/dO stages leave no room for
 ///   dQ staging: dQ from registers (two stages instead of one staged:
