@@ -1,5 +1,5 @@
 //! Self-tests of the Hopper building blocks the kernels are made of: TMA
-//! copies, wgmma GEMMs (SS and RS, bf16/f16/e4m3), the GEMM chain of
+//! copies, bulk copies and reduce-adds, wgmma GEMMs (SS and RS, bf16/f16/e4m3), the GEMM chain of
 //! attention with P kept in registers, and a warp-specialized producer /
 //! pingpong-consumer ring; and the forward kernel's builds without one or
 //! both of its scheduling techniques.
@@ -11,6 +11,7 @@
 //!
 //! [`Error::InvalidArgument`]: crate::Error::InvalidArgument
 
+mod bulk;
 mod chain;
 mod gemm;
 mod pingpong;
@@ -18,6 +19,7 @@ mod schedule;
 mod tma;
 
 pub use crate::gpu::TmaElement;
+pub use bulk::{BULK_ADD_WORD_MULTIPLE, BulkAddResult, bulk_add};
 pub use chain::{ChainResult, gemm_chain};
 pub use gemm::{BMajor, GEMM_CASES, GemmCase, GemmElement, GemmForm, GemmInput, wgmma_gemm};
 pub use pingpong::{PingpongResult, pingpong};

@@ -38,6 +38,31 @@ pub const fn tma_round_trip_smem_bytes(box_bytes: u32) -> u32 {
     2 * align_up(box_bytes, 1024) + 8
 }
 
+/// Bulk adds: block `b` copies `src[b · words ..][..words]` into shared
+/// memory by one bulk copy, then adds it into `bulk_sum` by one bulk
+/// reduce-add and into `red_sum` by 16-byte `red.global.add.v4.f32` from
+/// every thread (`selftest::bulk_add`). 128 threads per block; `words` a
+/// multiple of 512; all pointers 16-byte aligned, `src` holding `grid ·
+/// words` f32 and each sum `words`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
+pub struct BulkAddParams {
+    pub src: GlobalPtr<f32>,
+    pub bulk_sum: GlobalPtr<f32>,
+    pub red_sum: GlobalPtr<f32>,
+    pub words: u32,
+}
+
+// SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
+unsafe impl KernelParams for BulkAddParams {}
+
+/// Dynamic shared memory of the bulk adds: the block's words, then the
+/// mbarrier.
+pub const fn bulk_add_smem_bytes(words: u32) -> u32 {
+    align_up(4 * words, 16) + 8
+}
+
 /// Largest K of the GEMM self-test, in elements (the tiles are sized for it).
 pub const GEMM_MAX_K: u32 = 256;
 

@@ -7,7 +7,7 @@
 use super::bwd::{BwdConvertParams, BwdPreParams};
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
-use super::selftest::{ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
+use super::selftest::{BulkAddParams, ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
 
 /// Parameters of [`SmokeAxpy`]: `out[i] = alpha * x[i] + y[i]` for `i < len`.
 #[repr(C)]
@@ -30,7 +30,7 @@ use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
     bwd,
     selftest::{
-        chain,
+        bulk_add, chain,
         gemm::{self, BK, BMn},
         pingpong, tma_round_trip,
     },
@@ -83,6 +83,8 @@ kernel_table! {
     SelftestTma2d: fa3_selftest_tma_2d(TmaRoundTripParams) [128, 1] => tma_round_trip::round_trip::<2>;
     /// TMA round trip of 4-D boxes.
     SelftestTma4d: fa3_selftest_tma_4d(TmaRoundTripParams) [128, 1] => tma_round_trip::round_trip::<4>;
+    /// Bulk copy, bulk reduce-add and 16-byte reductions into shared sums.
+    SelftestBulkAdd: fa3_selftest_bulk_add(BulkAddParams) [128, 1] => bulk_add::run;
 
     /// wgmma GEMM self-tests: SS/RS, element, B major, N.
     SelftestGemmSsBf16KN64: fa3_selftest_gemm_ss_bf16_k_n64(GemmParams) [128, 1] => gemm::run::<Bf16, KMajor, BK<Bf16, 64>, 64, 32, false>;

@@ -1,6 +1,7 @@
 //! Self-test kernels: each proves one Hopper primitive on the GPU against a
 //! CPU reference (launched by `fa3::diagnostics`, checked in `tests/`).
 
+pub(crate) mod bulk_add;
 pub(crate) mod chain;
 pub(crate) mod gemm;
 pub(crate) mod pingpong;
