@@ -106,10 +106,10 @@ pub(super) fn backward_into<T: AttentionElement>(
         .then(|| map(gpu, buffer(&inputs.dout)?, &checked.dout, tiling.block_m))
         .transpose()?;
     let k_map = (seqlen_k > 0)
-        .then(|| map(gpu, buffer(&inputs.k)?, k_layout, tiling.block_n))
+        .then(|| map(gpu, buffer(&inputs.k)?, k_layout, tiling.block_n()))
         .transpose()?;
     let v_map = (seqlen_k > 0)
-        .then(|| map(gpu, buffer(&inputs.v)?, v_layout, tiling.block_n))
+        .then(|| map(gpu, buffer(&inputs.v)?, v_layout, tiling.block_n()))
         .transpose()?;
 
     let strides3 = |c: &Checked<4>| {
@@ -324,7 +324,7 @@ fn tile_order(
             elem_bytes: elem_bytes as u32,
             causal: longest_first,
         },
-        tiling.block_n,
+        tiling.block_n(),
     )
 }
 

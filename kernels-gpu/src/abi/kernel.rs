@@ -74,7 +74,7 @@ macro_rules! kernel_table {
                     $crate::arch::elem::$belem,
                     { $crate::attn::tiles::$btiling.head_dim },
                     { $crate::attn::tiles::$btiling.block_m },
-                    { $crate::attn::tiles::$btiling.block_n },
+                    { $crate::attn::tiles::$btiling.block_n() },
                     { $crate::attn::tiles::$btiling.stages as usize },
                     { ($crate::attn::tiles::$btiling.head_dim / 2) as usize },
                     { ($crate::attn::tiles::$btiling.block_m / 2) as usize },

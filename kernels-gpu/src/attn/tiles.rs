@@ -203,15 +203,14 @@ pub enum DqAdd {
     FromRegisters,
 }
 
-/// The tiling of one head dim in the backward: a CTA owns `block_n` keys
-/// (shared by the two consumer warpgroups as `consumers` says, with dK and
-/// dV in f32 registers) and visits the query blocks of `block_m` rows that
-/// see them, `stages` of Q/dO in flight.
+/// The tiling of one head dim in the backward: a CTA owns
+/// [`BwdTiling::block_n`] keys (shared by the two consumer warpgroups as
+/// `consumers` says, with dK and dV in f32 registers) and visits the query
+/// blocks of `block_m` rows that see them, `stages` of Q/dO in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BwdTiling {
     pub head_dim: u32,
     pub block_m: u32,
-    pub block_n: u32,
     pub stages: u32,
     pub consumers: BwdConsumers,
     pub dq_add: DqAdd,
@@ -264,7 +263,6 @@ pub const BWD_TILINGS: [BwdTiling; 3] = [BWD_HDIM64, BWD_HDIM128, BWD_HDIM256];
 pub const BWD_HDIM64: BwdTiling = BwdTiling {
     head_dim: 64,
     block_m: 128,
-    block_n: 128,
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::Staged,
@@ -272,7 +270,6 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
     block_m: 64,
-    block_n: 128,
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::Staged,
@@ -280,7 +277,6 @@ pub const BWD_HDIM128: BwdTiling = BwdTiling {
 pub const BWD_HDIM256: BwdTiling = BwdTiling {
     head_dim: 256,
     block_m: 64,
-    block_n: 64,
     stages: 2,
     consumers: BwdConsumers::SplitRoles,
     dq_add: DqAdd::FromRegisters,
@@ -300,6 +296,15 @@ pub const fn bwd_tiling(head_dim: u32) -> Option<BwdTiling> {
 }
 
 impl BwdTiling {
+    /// Keys per CTA: 64 per consumer with split keys, the consumers' shared
+    /// 64 with split roles.
+    pub const fn block_n(self) -> u32 {
+        match self.consumers {
+            BwdConsumers::SplitKeys => 2 * BWD_KEYS_PER_CONSUMER,
+            BwdConsumers::SplitRoles => BWD_KEYS_PER_CONSUMER,
+        }
+    }
+
     /// 64-column blocks of dQ (`head_dim / 64`).
     pub const fn dq_parts(self) -> u32 {
         self.head_dim / DQ_BLOCK_COLS
@@ -405,13 +410,13 @@ pub struct BwdSmemLayout {
 /// The shared-memory layout of a backward CTA for `elem_bytes`-byte
 /// elements.
 pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
-    let kv_bytes = t.block_n * t.head_dim * elem_bytes;
+    let kv_bytes = t.block_n() * t.head_dim * elem_bytes;
     let tile_stage_bytes = t.block_m * t.head_dim * elem_bytes;
     let v = kv_bytes;
     let q = v + kv_bytes;
     let dout = q + t.stages * tile_stage_bytes;
     let ds = dout + t.stages * tile_stage_bytes;
-    let ds_bytes = t.block_n * t.block_m * elem_bytes;
+    let ds_bytes = t.block_n() * t.block_m * elem_bytes;
     let dq = ds + 2 * ds_bytes;
     let stats = dq + 2 * t.dq_stage_bytes();
     // Two f32 per row and a 16-byte slot for the producer's key-range word.
@@ -482,15 +487,11 @@ mod tests {
             assert_eq!(l.stats % 16, 0);
             // The gradients one consumer holds: dK and dV of its 64 keys,
             // or one of them for all the tile's 64 keys.
+            // Whole consumer key blocks per CTA.
+            assert_eq!(t.block_n() % BWD_KEYS_PER_CONSUMER, 0);
             let gradients = match t.consumers {
-                BwdConsumers::SplitKeys => {
-                    assert_eq!(t.block_n, 2 * BWD_KEYS_PER_CONSUMER);
-                    t.head_dim
-                }
-                BwdConsumers::SplitRoles => {
-                    assert_eq!(t.block_n, BWD_KEYS_PER_CONSUMER);
-                    t.head_dim / 2
-                }
+                BwdConsumers::SplitKeys => t.head_dim,
+                BwdConsumers::SplitRoles => t.head_dim / 2,
             };
             // The gradients, one f32 block for Sᵀ then dPᵀ, the Pᵀ and dSᵀ
             // fragments (dQ's part replaces the fragments and the block).

@@ -228,7 +228,7 @@ pub(crate) unsafe fn run<
             "query blocks of whole dS column blocks"
         );
         assert!(
-            matches!(bwd_tiling(D), Some(t) if t.block_m == M && t.stages == S as u32 && t.block_n == N)
+            matches!(bwd_tiling(D), Some(t) if t.block_m == M && t.stages == S as u32 && t.block_n() == N)
         );
         assert!(TmaPipeline::<1>::BYTES == ring_bytes(1));
         assert!(TileFeed::BARRIER_BYTES == ring_bytes(FEED_SLOTS));
