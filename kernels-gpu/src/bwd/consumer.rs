@@ -14,18 +14,17 @@
 //! After the tile's last query block dK (scaled) and dV go out
 //! (`epilogue`).
 
-use super::dq::DqReducer;
 use super::epilogue::{self, Gradient};
-use super::step::{Step, fragments};
-use super::{BwdElem, BwdTiles, Rings, Smem, Work, mask_spec};
+use super::step::fragments;
+use super::walk::{Block, walk};
+use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
-use crate::arch::smem;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
 use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
-use crate::sched::{ConsumerTiles, TileFeed};
+use crate::sched::TileFeed;
 
 /// Both consumers meet when their dS is written.
 const CONSUMER_THREADS: u32 = 256;
@@ -51,64 +50,42 @@ pub(super) fn run<
     Accumulator<RD>: Mma,
     Accumulator<RM>: Mma,
 {
-    let band = mask_spec(p).band();
     let thread = wg.thread();
-    let mut kv_state = PipelineState::<1>::consumer();
-    let mut state = PipelineState::<S>::consumer();
     // dS alternates between two tiles: a consumer rewrites one only after
     // the next barrier, which the other passes only once its dQ GEMM of
     // that tile has completed.
     let mut ds_index = 0u32;
-    let reducer = DqReducer::new(wg, me, p, mem);
-    let mut tiles = ConsumerTiles::new(BwdTiles::<M, N>(p), feed);
-    while let Some(w) = tiles.current() {
-        let mut dk = Accumulator::<RD>::zeroed();
-        let mut dv = Accumulator::<RD>::zeroed();
-        if w.m_min < w.m_max {
-            let first_row = BWD_KEYS_PER_CONSUMER * me;
-            let step = Step::<D, M, N> {
-                wg,
-                me,
-                thread,
-                mem,
-                band,
-                scale_log2: p.scale_log2,
-                first_row,
-                key0: w.n_block * N + first_row,
-                unmasked: w.unmasked,
-            };
-            rings.kv.consumer_wait(kv_state);
-            // One f32 block serves Sᵀ and then dPᵀ of each query block.
-            let mut acc = Accumulator::<RM>::zeroed();
-            for m in w.m_min..w.m_max {
-                query_block::<E, D, M, N, S, RD, RM, KM>(
-                    &step,
-                    &reducer,
-                    &w,
-                    m,
-                    rings,
-                    state,
-                    ds_index,
-                    (&mut acc, &mut dk, &mut dv),
-                );
-                state.advance();
-                ds_index ^= 1;
-            }
-            rings.kv.warp_release(kv_state);
-            kv_state.advance();
-        }
-        let key0 = w.n_block * N + BWD_KEYS_PER_CONSUMER * me;
-        epilogue::store::<E, D, RD>(p, &w, key0, thread, Gradient::Key, &mut dk);
-        epilogue::store::<E, D, RD>(p, &w, key0, thread, Gradient::Value, &mut dv);
-        tiles.advance();
-    }
-    reducer.finish();
+    walk::<D, M, N, S, _>(
+        wg,
+        me,
+        p,
+        mem,
+        feed,
+        rings,
+        BWD_KEYS_PER_CONSUMER * me,
+        // dK, dV, and one f32 block that serves Sᵀ and then dPᵀ of each
+        // query block.
+        || {
+            (
+                Accumulator::<RD>::zeroed(),
+                Accumulator::<RD>::zeroed(),
+                Accumulator::<RM>::zeroed(),
+            )
+        },
+        |b, state, (dk, dv, acc)| {
+            query_block::<E, D, M, N, S, RD, RM, KM>(b, rings, state, ds_index, (acc, dk, dv));
+            ds_index ^= 1;
+        },
+        |w, key0, (dk, dv, _)| {
+            epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Key, dk);
+            epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Value, dv);
+        },
+    );
 }
 
 /// One query block: steps 1-5 of the module doc, in `acc` (Sᵀ, then dPᵀ)
 /// and the block's own dQ accumulator.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn query_block<
     E: BwdElem,
     const D: u32,
@@ -119,10 +96,7 @@ fn query_block<
     const RM: usize,
     const KM: usize,
 >(
-    step: &Step<'_, D, M, N>,
-    reducer: &DqReducer<'_>,
-    w: &Work,
-    m: u32,
+    b: &Block<'_, D, M, N>,
     rings: &Rings<S>,
     state: PipelineState<S>,
     ds_index: u32,
@@ -135,6 +109,7 @@ fn query_block<
     Accumulator<RD>: Mma,
     Accumulator<RM>: Mma,
 {
+    let (step, m) = (b.step, b.m);
     let stage = state.index();
     let stats = step.mem.stats(stage);
     // One f32 block serves Sᵀ and then dPᵀ: with dK and dV (128 registers
@@ -164,15 +139,8 @@ fn query_block<
     // reads Q or dO after them.
     dk.wait::<0>(step.wg);
     dv.fence_operands();
-    // SAFETY: the stage's key-range word (waited for; the producer wrote it
-    // before its arrival).
-    let keys_end = unsafe { smem::load_u32(step.mem.keys_end(stage)) };
-    rings.qdo.warp_release(state);
-    let mut dq = Accumulator::<32>::zeroed();
-    step.issue_dq::<E, 32, 64>(&mut dq, ds_tile);
     // The reduction waits for this block's dQ. (Reducing it under the
     // next block's Sᵀ instead needs dQ's and Sᵀ's registers at once:
     // ptxas spilled 96 bytes at hdim 128 and 28 at hdim 64 f16.)
-    dq.wait::<0>(step.wg);
-    reducer.reduce(&dq, w, m, keys_end);
+    b.reduce_dq::<E, S, 32, 64>(rings, state, ds_tile);
 }

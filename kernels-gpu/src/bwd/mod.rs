@@ -27,6 +27,7 @@ pub(crate) mod preprocess;
 mod producer;
 mod roles;
 mod step;
+mod walk;
 
 use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;

@@ -19,17 +19,16 @@
 //! Pᵀ into registers; consumer 1 rewrites dS only after the next Pᵀ is
 //! stored, which consumer 0 does after its dQ GEMM (reading dS) completed.
 
-use super::dq::DqReducer;
 use super::epilogue::{self, Gradient};
-use super::step::{Step, fragments};
-use super::{BwdElem, BwdTiles, Rings, Smem, Work, mask_spec};
+use super::step::fragments;
+use super::walk::{Block, walk};
+use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
-use crate::arch::smem;
 use crate::arch::sync::{NamedBarrier, arrive, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
-use crate::sched::{ConsumerTiles, TileFeed};
+use crate::sched::TileFeed;
 
 /// Both consumers take part in the Pᵀ and dS barriers (one arrives, the
 /// other waits).
@@ -62,180 +61,116 @@ pub(super) fn run<
     Accumulator<RD>: Mma,
     Accumulator<RM>: Mma,
 {
+    let thread = wg.thread();
     // Each role walks the tiles in its own loop: one loop with the role
     // chosen per block kept both roles' values live (ptxas spilled them).
+    let zeroed = Accumulator::<RD>::zeroed;
     if me == 0 {
-        walk::<E, D, M, N, S, RD>(
+        walk::<D, M, N, S, _>(
             wg,
             me,
             p,
             mem,
             feed,
             rings,
-            Gradient::Value,
-            |b, state, dv| b.scores::<E, S, RD, RM, KM>(rings, state, dv),
+            0,
+            zeroed,
+            |b, state, dv| scores::<E, D, M, N, S, RD, RM, KM>(b, rings, state, dv),
+            |w, key0, dv| epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Value, dv),
         );
     } else {
-        walk::<E, D, M, N, S, RD>(
+        walk::<D, M, N, S, _>(
             wg,
             me,
             p,
             mem,
             feed,
             rings,
-            Gradient::Key,
-            |b, state, dk| b.score_gradients::<E, S, RD, RM, KM>(rings, state, dk),
+            0,
+            zeroed,
+            |b, state, dk| score_gradients::<E, D, M, N, S, RD, RM, KM>(b, rings, state, dk),
+            |w, key0, dk| epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Key, dk),
         );
     }
 }
 
-/// The tiles of consumer `me`, whose gradient is `which`: `block` runs
-/// each query block of each tile.
+/// Consumer 0: Sᵀ, Pᵀ (stored for consumer 1), dV += Pᵀ·dO, then its dQ
+/// part.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn walk<E: BwdElem, const D: u32, const M: u32, const N: u32, const S: usize, const RD: usize>(
-    wg: &Warpgroup,
-    me: u32,
-    p: &BwdParams,
-    mem: &Smem,
-    feed: &TileFeed,
+fn scores<
+    E: BwdElem,
+    const D: u32,
+    const M: u32,
+    const N: u32,
+    const S: usize,
+    const RD: usize,
+    const RM: usize,
+    const KM: usize,
+>(
+    b: &Block<'_, D, M, N>,
     rings: &Rings<S>,
-    which: Gradient,
-    mut block: impl FnMut(&Block<'_, D, M, N>, PipelineState<S>, &mut Accumulator<RD>),
+    state: PipelineState<S>,
+    dv: &mut Accumulator<RD>,
 ) where
     Accumulator<RD>: Mma,
+    Accumulator<RM>: Mma,
 {
-    let band = mask_spec(p).band();
-    let thread = wg.thread();
-    let mut kv_state = PipelineState::<1>::consumer();
-    let mut state = PipelineState::<S>::consumer();
-    let reducer = DqReducer::new(wg, me, p, mem);
-    let mut tiles = ConsumerTiles::new(BwdTiles::<M, N>(p), feed);
-    while let Some(w) = tiles.current() {
-        let mut grad = Accumulator::<RD>::zeroed();
-        let key0 = w.n_block * N;
-        if w.m_min < w.m_max {
-            let step = Step::<D, M, N> {
-                wg,
-                me,
-                thread,
-                mem,
-                band,
-                scale_log2: p.scale_log2,
-                first_row: 0,
-                key0,
-                unmasked: w.unmasked,
-            };
-            rings.kv.consumer_wait(kv_state);
-            for m in w.m_min..w.m_max {
-                let b = Block {
-                    step: &step,
-                    reducer: &reducer,
-                    w: &w,
-                    m,
-                };
-                block(&b, state, &mut grad);
-                state.advance();
-            }
-            rings.kv.warp_release(kv_state);
-            kv_state.advance();
-        }
-        epilogue::store::<E, D, RD>(p, &w, key0, thread, which, &mut grad);
-        tiles.advance();
-    }
-    reducer.finish();
+    let (step, mem) = (b.step, b.step.mem);
+    let stage = state.index();
+    rings.qdo.consumer_wait(state);
+    let mut s = Accumulator::<RM>::zeroed();
+    step.issue_transposed::<E, RM>(&mut s, mem.k(), mem.q(stage));
+    s.wait::<0>(step.wg);
+    step.probabilities(&mut s, mem.stats(stage), b.m);
+    let p_frags: [FragA<E>; KM] = fragments(&s);
+    // Pᵀ first, so that consumer 1 computes dSᵀ under dV's GEMM.
+    // Consumer 1 has read the previous Pᵀ: this consumer saw that
+    // block's dS stored.
+    step.store_transposed::<E, KM>(&p_frags, mem.ds(P_TILE));
+    arrive(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
+    step.issue_gradient::<E, RD, KM>(dv, &p_frags, mem.dout(stage));
+    sync(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
+    dv.wait::<0>(step.wg);
+    b.reduce_dq::<E, S, DQ_REGISTERS, DQ_COLS>(rings, state, mem.ds(DS_TILE));
 }
 
-/// One query block `m` of tile `w`.
-struct Block<'a, const D: u32, const M: u32, const N: u32> {
-    step: &'a Step<'a, D, M, N>,
-    reducer: &'a DqReducer<'a>,
-    w: &'a Work,
-    m: u32,
-}
-
-impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
-    /// Consumer 0: Sᵀ, Pᵀ (stored for consumer 1), dV += Pᵀ·dO, then its
-    /// dQ part.
-    #[inline(always)]
-    fn scores<E: BwdElem, const S: usize, const RD: usize, const RM: usize, const KM: usize>(
-        &self,
-        rings: &Rings<S>,
-        state: PipelineState<S>,
-        dv: &mut Accumulator<RD>,
-    ) where
-        Accumulator<RD>: Mma,
-        Accumulator<RM>: Mma,
-    {
-        let (step, mem) = (self.step, self.step.mem);
-        let stage = state.index();
-        rings.qdo.consumer_wait(state);
-        let mut s = Accumulator::<RM>::zeroed();
-        step.issue_transposed::<E, RM>(&mut s, mem.k(), mem.q(stage));
-        s.wait::<0>(step.wg);
-        step.probabilities(&mut s, mem.stats(stage), self.m);
-        let p_frags: [FragA<E>; KM] = fragments(&s);
-        // Pᵀ first, so that consumer 1 computes dSᵀ under dV's GEMM.
-        // Consumer 1 has read the previous Pᵀ: this consumer saw that
-        // block's dS stored.
-        step.store_transposed::<E, KM>(&p_frags, mem.ds(P_TILE));
-        arrive(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
-        step.issue_gradient::<E, RD, KM>(dv, &p_frags, mem.dout(stage));
-        sync(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
-        dv.wait::<0>(step.wg);
-        self.dq::<E, S>(rings, state);
-    }
-
-    /// Consumer 1: dPᵀ, dSᵀ from consumer 0's Pᵀ (stored for both dQ
-    /// parts), dK += dSᵀ·Q, then its dQ part.
-    #[inline(always)]
-    fn score_gradients<
-        E: BwdElem,
-        const S: usize,
-        const RD: usize,
-        const RM: usize,
-        const KM: usize,
-    >(
-        &self,
-        rings: &Rings<S>,
-        state: PipelineState<S>,
-        dk: &mut Accumulator<RD>,
-    ) where
-        Accumulator<RD>: Mma,
-        Accumulator<RM>: Mma,
-    {
-        let (step, mem) = (self.step, self.step.mem);
-        let stage = state.index();
-        rings.qdo.consumer_wait(state);
-        let mut dp = Accumulator::<RM>::zeroed();
-        step.issue_transposed::<E, RM>(&mut dp, mem.v(), mem.dout(stage));
-        sync(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
-        // SAFETY: consumer 0 stored this block's Pᵀ before its arrival.
-        let p_frags: [FragA<E>; KM] = unsafe { step.load_transposed::<E, KM>(mem.ds(P_TILE)) };
-        dp.wait::<0>(step.wg);
-        step.score_gradients::<E, RM, KM>(&p_frags, &mut dp, mem.stats(stage));
-        let ds_frags: [FragA<E>; KM] = fragments(&dp);
-        // Consumer 0's dQ GEMM of the previous block (the other reader of
-        // the dS tile) completed before it stored this block's Pᵀ.
-        step.store_transposed::<E, KM>(&ds_frags, mem.ds(DS_TILE));
-        arrive(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
-        step.issue_gradient::<E, RD, KM>(dk, &ds_frags, mem.q(stage));
-        dk.wait::<0>(step.wg);
-        self.dq::<E, S>(rings, state);
-    }
-
-    /// After the consumer's last GEMM reading the stage: frees it, then
-    /// computes and reduces the consumer's 64 x 128 of dQ.
-    #[inline(always)]
-    fn dq<E: BwdElem, const S: usize>(&self, rings: &Rings<S>, state: PipelineState<S>) {
-        let (step, mem) = (self.step, self.step.mem);
-        // SAFETY: the stage's key-range word (waited for; the producer
-        // wrote it before its arrival).
-        let keys_end = unsafe { smem::load_u32(mem.keys_end(state.index())) };
-        rings.qdo.warp_release(state);
-        let mut dq = Accumulator::<DQ_REGISTERS>::zeroed();
-        step.issue_dq::<E, DQ_REGISTERS, DQ_COLS>(&mut dq, mem.ds(DS_TILE));
-        dq.wait::<0>(step.wg);
-        self.reducer.reduce(&dq, self.w, self.m, keys_end);
-    }
+/// Consumer 1: dPᵀ, dSᵀ from consumer 0's Pᵀ (stored for both dQ parts),
+/// dK += dSᵀ·Q, then its dQ part.
+#[inline(always)]
+fn score_gradients<
+    E: BwdElem,
+    const D: u32,
+    const M: u32,
+    const N: u32,
+    const S: usize,
+    const RD: usize,
+    const RM: usize,
+    const KM: usize,
+>(
+    b: &Block<'_, D, M, N>,
+    rings: &Rings<S>,
+    state: PipelineState<S>,
+    dk: &mut Accumulator<RD>,
+) where
+    Accumulator<RD>: Mma,
+    Accumulator<RM>: Mma,
+{
+    let (step, mem) = (b.step, b.step.mem);
+    let stage = state.index();
+    rings.qdo.consumer_wait(state);
+    let mut dp = Accumulator::<RM>::zeroed();
+    step.issue_transposed::<E, RM>(&mut dp, mem.v(), mem.dout(stage));
+    sync(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
+    // SAFETY: consumer 0 stored this block's Pᵀ before its arrival.
+    let p_frags: [FragA<E>; KM] = unsafe { step.load_transposed::<E, KM>(mem.ds(P_TILE)) };
+    dp.wait::<0>(step.wg);
+    step.score_gradients::<E, RM, KM>(&p_frags, &mut dp, mem.stats(stage));
+    let ds_frags: [FragA<E>; KM] = fragments(&dp);
+    // Consumer 0's dQ GEMM of the previous block (the other reader of
+    // the dS tile) completed before it stored this block's Pᵀ.
+    step.store_transposed::<E, KM>(&ds_frags, mem.ds(DS_TILE));
+    arrive(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
+    step.issue_gradient::<E, RD, KM>(dk, &ds_frags, mem.q(stage));
+    dk.wait::<0>(step.wg);
+    b.reduce_dq::<E, S, DQ_REGISTERS, DQ_COLS>(rings, state, mem.ds(DS_TILE));
 }
