@@ -154,7 +154,6 @@ pub(super) fn backward_into<T: AttentionElement>(
             m_blocks: m_blocks as u32,
             block_m: tiling.block_m,
             head_dim: head_dim as u32,
-            dq_blocks: tiling.dq_blocks(),
         };
         let shape = LaunchShape {
             grid: (m_blocks as u32, heads as u32, batch as u32),

@@ -56,8 +56,6 @@ pub struct BwdPreParams {
     pub m_blocks: u32,
     pub block_m: u32,
     pub head_dim: u32,
-    /// Fragment-order dQ blocks per query block.
-    pub dq_blocks: u32,
 }
 
 /// The main kernel: a persistent grid `(g, 1, 1)`, `g <= sched.order.tiles()`,

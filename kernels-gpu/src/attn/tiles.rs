@@ -295,6 +295,12 @@ pub const fn bwd_tiling(head_dim: u32) -> Option<BwdTiling> {
     None
 }
 
+/// Fragment-order dQ blocks of a query block of `block_m` rows at
+/// `head_dim` (what the preprocess clears per query block).
+pub const fn dq_blocks(head_dim: u32, block_m: u32) -> u32 {
+    (head_dim / DQ_BLOCK_COLS) * (block_m / DQ_BLOCK_COLS)
+}
+
 impl BwdTiling {
     /// Keys per CTA: 64 per consumer with split keys, the consumers' shared
     /// 64 with split roles.
@@ -317,7 +323,7 @@ impl BwdTiling {
 
     /// Fragment-order dQ blocks per query block.
     pub const fn dq_blocks(self) -> u32 {
-        self.dq_parts() * self.dq_row_blocks()
+        dq_blocks(self.head_dim, self.block_m)
     }
 
     /// dQ blocks each consumer computes and reduces per query block: the

@@ -11,6 +11,7 @@ use crate::abi::bwd::BwdPreParams;
 use crate::arch::fragment::warp_sum;
 use crate::arch::global::store_16_bytes;
 use crate::arch::thread::{WARP, block_index_3d, lane, thread_index};
+use crate::attn::tiles::dq_blocks;
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
 
 const THREADS: u32 = 256;
@@ -72,7 +73,7 @@ pub(crate) unsafe fn run<E: BwdElem>(p: BwdPreParams) {
         r += WARPS;
     }
     let head_block = (batch * p.heads + head) * p.m_blocks + m;
-    let bytes = p.dq_blocks * FRAG_BLOCK_BYTES;
+    let bytes = dq_blocks(p.head_dim, p.block_m) * FRAG_BLOCK_BYTES;
     let first = p.dq_accum.address() + head_block as u64 * bytes as u64;
     let mut at = 16 * thread_index();
     while at < bytes {
