@@ -109,16 +109,28 @@ const fn same(a: Tiling, b: Tiling) -> bool {
     a.head_dim == b.head_dim && a.block_n == b.block_n && a.stages == b.stages
 }
 
+/// The row of `$table` (a slice of rows with a `head_dim`) for `$head_dim`,
+/// if any: the lookup of both directions' tables (a macro, as const fns
+/// cannot be generic over the row type's fields).
+macro_rules! row_for_head_dim {
+    ($table:expr, $head_dim:expr) => {{
+        let (table, head_dim) = ($table, $head_dim);
+        let mut i = 0;
+        let mut found = None;
+        while i < table.len() {
+            if table[i].head_dim == head_dim {
+                found = Some(table[i]);
+                break;
+            }
+            i += 1;
+        }
+        found
+    }};
+}
+
 #[inline(always)]
 const fn find(table: &[Tiling], head_dim: u32) -> Option<Tiling> {
-    let mut i = 0;
-    while i < table.len() {
-        if table[i].head_dim == head_dim {
-            return Some(table[i]);
-        }
-        i += 1;
-    }
-    None
+    row_for_head_dim!(table, head_dim)
 }
 
 /// Bytes of an mbarrier ring of `stages` stages: a full and an empty
@@ -285,14 +297,7 @@ pub const BWD_HDIM256: BwdTiling = BwdTiling {
 /// The backward tiling for `head_dim`, if a kernel exists.
 #[inline(always)]
 pub const fn bwd_tiling(head_dim: u32) -> Option<BwdTiling> {
-    let mut i = 0;
-    while i < BWD_TILINGS.len() {
-        if BWD_TILINGS[i].head_dim == head_dim {
-            return Some(BWD_TILINGS[i]);
-        }
-        i += 1;
-    }
-    None
+    row_for_head_dim!(&BWD_TILINGS, head_dim)
 }
 
 /// Fragment-order dQ blocks of a query block of `block_m` rows at
