@@ -5,7 +5,7 @@
 
 use super::args::{BackwardInputs, GradientsInto};
 use super::element::AttentionElement;
-use super::gpu_forward::{buffer, map, residency_bug};
+use super::gpu_forward::{buffer, map, residency_bug, window_bound};
 use super::layout::Checked;
 use super::validate::CheckedBackward;
 use crate::error::{Error, Result};
@@ -193,7 +193,6 @@ pub(super) fn backward_into<T: AttentionElement>(
     .ok_or(Error::Unsupported {
         feature: "GPU backward with 2^32 or more key-block tiles",
     })?;
-    let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);
     let tiles = order.tiles();
     if tiles > 0 {
         let kernel = main_kernel(T::FWD_ELEM, tiling)?;
@@ -223,14 +222,14 @@ pub(super) fn backward_into<T: AttentionElement>(
             heads_per_kv: group as u32,
             m_blocks: m_blocks as u32,
             key_blocks_64: key_blocks_64 as u32,
-            window_left: bound(params.mask.left),
-            window_right: bound(params.mask.right),
+            window_left: window_bound(params.mask.left),
+            window_right: window_bound(params.mask.right),
             scale,
             scale_log2: scale * LOG2_E,
             deterministic: deterministic as u32,
         };
         let shape = LaunchShape {
-            grid: (tiles.min(gpu.sm_count()), 1, 1),
+            grid: gpu.persistent_grid(tiles),
             threads_per_block: kernel.spec.max_threads_per_block,
             dynamic_smem_bytes: bwd_smem_layout(tiling, size_of::<T>() as u32).bytes,
         };

@@ -97,7 +97,6 @@ pub(super) fn forward_into<T: AttentionElement>(
     let _reads = [&qkv.q, &qkv.k, &qkv.v].map(|t| t.device_buffer().map(|b| gpu.read_ptr(b).1));
 
     let scale = params.scale as f32;
-    let bound = |b: Option<usize>| b.map_or(-1, |x| x.min(i32::MAX as usize) as i32);
     let tiles_total = order.tiles();
     let params_with = |tile_counter, tile_base| FwdParams {
         q_map: q_ptr,
@@ -113,16 +112,14 @@ pub(super) fn forward_into<T: AttentionElement>(
         order,
         tile_base,
         heads_per_kv: (heads_q / heads_kv) as u32,
-        window_left: bound(params.mask.left),
-        window_right: bound(params.mask.right),
+        window_left: window_bound(params.mask.left),
+        window_right: window_bound(params.mask.right),
         scale,
         scale_log2: scale * LOG2_E,
     };
     let kernel = kernel::<T>(tiles, schedule)?;
     let shape = LaunchShape {
-        // Persistent: one CTA per SM (one fits: 384 threads, ~200 KiB of
-        // shared memory); each takes tiles in order as it finishes one.
-        grid: (tiles_total.min(gpu.sm_count()), 1, 1),
+        grid: gpu.persistent_grid(tiles_total),
         threads_per_block: kernel.spec.max_threads_per_block,
         dynamic_smem_bytes: smem_layout(tiles, size_of::<T>() as u32).bytes,
     };
@@ -137,6 +134,12 @@ pub(super) fn forward_into<T: AttentionElement>(
     gpu.with_tile_counter(tiles_total, |counter, base| unsafe {
         gpu.launch_entry(&kernel.spec, shape, params_with(counter, base))
     })
+}
+
+/// A window bound as the kernels take it: keys visible left or right of
+/// the diagonal, -1 for unbounded (clamped to i32, more than any length).
+pub(super) fn window_bound(bound: Option<usize>) -> i32 {
+    bound.map_or(-1, |x| x.min(i32::MAX as usize) as i32)
 }
 
 /// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with

@@ -114,6 +114,13 @@ impl Gpu {
         self.sm_count
     }
 
+    /// The grid of a persistent kernel over `tiles` tiles: one CTA per SM
+    /// (one fits: 384 threads and most of the shared memory), fewer when
+    /// there are fewer tiles; each takes tiles in order as it finishes one.
+    pub(crate) fn persistent_grid(&self, tiles: u32) -> (u32, u32, u32) {
+        (tiles.min(self.sm_count), 1, 1)
+    }
+
     /// Which image of the kernel module the driver loaded.
     pub fn module_source(&self) -> ModuleSource {
         self.source
