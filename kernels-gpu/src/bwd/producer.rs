@@ -12,9 +12,6 @@ use crate::arch::{bulk, smem, tma};
 use crate::attn::blocks::key_blocks;
 use crate::sched::{ProducerTiles, TileFeed};
 
-/// Head-dim columns per TMA box (128 bytes of 16-bit elements).
-const BOX_COLS: u32 = 64;
-
 #[inline(always)]
 pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S: usize>(
     one: &Elected,
@@ -38,21 +35,13 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
         // tile have completed.
         rings.kv.producer_acquire(kv_state);
         let full = rings.kv.producer_expect(kv_state, 2 * N * D * E::BYTES);
-        for b in 0..D / BOX_COLS {
-            let coords = [
-                (b * BOX_COLS) as i32,
-                (w.n_block * N) as i32,
-                kv_head,
-                batch,
-            ];
-            let block = b * N * 128;
-            // SAFETY: K and V are free (acquired); box (64, N, 1, 1) fills
-            // column block b; the key block starts inside the tensor
-            // (n_block < ceil(seqlen_k / N)).
-            unsafe {
-                tma::load(one, p.k_map, mem.k() + block, &full, coords);
-                tma::load(one, p.v_map, mem.v() + block, &full, coords);
-            }
+        let at = [(w.n_block * N) as i32, kv_head, batch];
+        // SAFETY: K and V are free (acquired); boxes (64, N, 1, 1) fill
+        // them; the key block starts inside the tensor (n_block <
+        // ceil(seqlen_k / N)).
+        unsafe {
+            tma::load_rows(one, p.k_map, mem.k(), &full, (N, D), at);
+            tma::load_rows(one, p.v_map, mem.v(), &full, (N, D), at);
         }
         kv_state.advance();
 
@@ -70,16 +59,13 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
             let full = rings
                 .qdo
                 .producer_expect(state, 2 * M * D * E::BYTES + 2 * M * 4);
-            for b in 0..D / BOX_COLS {
-                let coords = [(b * BOX_COLS) as i32, (m * M) as i32, head, batch];
-                let block = b * M * 128;
-                // SAFETY: the stage is free (acquired); box (64, M, 1, 1)
-                // fills column block b; query block m starts inside the
-                // tensor (m < ceil(seqlen_q / M)).
-                unsafe {
-                    tma::load(one, p.q_map, mem.q(stage) + block, &full, coords);
-                    tma::load(one, p.dout_map, mem.dout(stage) + block, &full, coords);
-                }
+            let at = [(m * M) as i32, head, batch];
+            // SAFETY: the stage is free (acquired); boxes (64, M, 1, 1) fill
+            // its Q and dO; query block m starts inside the tensor (m <
+            // ceil(seqlen_q / M)).
+            unsafe {
+                tma::load_rows(one, p.q_map, mem.q(stage), &full, (M, D), at);
+                tma::load_rows(one, p.dout_map, mem.dout(stage), &full, (M, D), at);
             }
             let row = (stats_row0 + m * M) as u64 * 4;
             // SAFETY: M f32 of each statistic at (batch, head, block m) of

@@ -12,9 +12,6 @@ use crate::attn::tiles::BLOCK_M;
 use crate::half::HalfElem;
 use crate::sched::{ProducerTiles, TileFeed};
 
-/// Head-dim columns per TMA box (128 bytes of 16-bit elements).
-const BOX_COLS: u32 = 64;
-
 #[inline(always)]
 pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
     one: &Elected,
@@ -35,18 +32,11 @@ pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
         // has completed.
         q_ring.producer_acquire(q_state);
         let full = q_ring.producer_expect(q_state, BLOCK_M * D * E::BYTES);
-        for b in 0..D / BOX_COLS {
-            let coords = [
-                (b * BOX_COLS) as i32,
-                (w.m_block * BLOCK_M) as i32,
-                head,
-                batch,
-            ];
-            // SAFETY: Q is free (acquired); box (64, 128, 1, 1) fills Q's
-            // column block b; the query block starts inside the tensor
-            // (m_block < ceil(seqlen_q / 128)).
-            unsafe { tma::load(one, p.q_map, mem.q + b * BLOCK_M * 128, &full, coords) };
-        }
+        let at = [(w.m_block * BLOCK_M) as i32, head, batch];
+        // SAFETY: Q is free (acquired); boxes (64, 128, 1, 1) fill Q; the
+        // query block starts inside the tensor (m_block < ceil(seqlen_q /
+        // 128)).
+        unsafe { tma::load_rows(one, p.q_map, mem.q, &full, (BLOCK_M, D), at) };
         q_state.advance();
 
         for n in (w.n_min..w.n_max).rev() {
@@ -56,13 +46,11 @@ pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
             let load = |ring: &TmaPipeline<S>, map, tile: u32| {
                 ring.producer_acquire(state);
                 let full = ring.producer_expect(state, N * D * E::BYTES);
-                for b in 0..D / BOX_COLS {
-                    let coords = [(b * BOX_COLS) as i32, (n * N) as i32, kv_head, batch];
-                    // SAFETY: the stage is free (acquired); box (64, N, 1, 1)
-                    // fills column block b; key block n starts inside the
-                    // tensor (n < key_blocks' max <= ceil(seqlen_k / N)).
-                    unsafe { tma::load(one, map, tile + stage + b * N * 128, &full, coords) };
-                }
+                let at = [(n * N) as i32, kv_head, batch];
+                // SAFETY: the stage is free (acquired); boxes (64, N, 1, 1)
+                // fill it; key block n starts inside the tensor (n <
+                // key_blocks' max <= ceil(seqlen_k / N)).
+                unsafe { tma::load_rows(one, map, tile + stage, &full, (N, D), at) };
             };
             load(&rings.k, p.k_map, mem.k);
             load(&rings.v, p.v_map, mem.v);
