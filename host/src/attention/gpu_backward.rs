@@ -81,12 +81,20 @@ pub(super) fn backward_into<T: AttentionElement>(
         });
     }
     // Never empty: a kernel parameter needs an address even where nothing
-    // is read through it.
-    let workspace = |len: usize| -> Result<DeviceBuffer<f32>> { gpu.alloc::<f32>(len.max(1)) };
+    // is read through it. Not zero-filled: the preprocess writes every row
+    // statistic (padding rows included) and clears every dQ block and
+    // semaphore before the main kernel reads them, and the main kernel
+    // writes every 64-key block of the GQA workspaces (tiles no query sees
+    // write zeros) before the conversion reads them.
+    let workspace = |len: usize| -> Result<DeviceBuffer<f32>> {
+        // SAFETY: written before read, as said above.
+        unsafe { gpu.alloc_uninit::<f32>(len.max(1)) }
+    };
     let mut lse_log2 = workspace(rows)?;
     let mut dpsum = workspace(rows)?;
     let mut dq_accum = workspace(dq_blocks * BLOCK_FLOATS)?;
-    let mut semaphores = gpu.alloc::<u32>((head_rows * m_blocks).max(1))?;
+    // SAFETY: cleared by the preprocess before the main kernel reads it.
+    let mut semaphores = unsafe { gpu.alloc_uninit::<u32>((head_rows * m_blocks).max(1))? };
     let gqa_len = if group > 1 {
         kv_blocks * BLOCK_FLOATS
     } else {

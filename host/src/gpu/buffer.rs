@@ -67,6 +67,19 @@ impl Gpu {
         Ok(DeviceBuffer { slice })
     }
 
+    /// A buffer of `len` elements whose contents are unspecified: for
+    /// workspaces that kernels write before anything reads them (no
+    /// zero-fill pass over memory that is about to be overwritten).
+    ///
+    /// # Safety
+    /// Every element is written on the device before it is read, by the
+    /// device or the host.
+    pub(crate) unsafe fn alloc_uninit<T: Element>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        // SAFETY: per the contract, nothing reads the unset memory.
+        let slice = unsafe { self.stream.alloc::<T>(len) }.during("allocating device memory")?;
+        Ok(DeviceBuffer { slice })
+    }
+
     /// Copies `host` into a new buffer.
     pub fn upload<T: Element>(&self, host: &[T]) -> Result<DeviceBuffer<T>> {
         let slice = self
