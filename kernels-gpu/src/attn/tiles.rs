@@ -260,8 +260,7 @@ pub const DQ_BLOCK_COLS: u32 = 64;
 ///   consumers split dQ's columns; dQ staged (adding it from registers
 ///   measured 2-3% slower);
 /// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
-///   rows; dQ staged (from registers measured +4-5% at 8k-16k, but ptxas
-///   then spills a 4-byte predicate across the role split);
+///   rows; dQ added from registers (+4-5% at 8k-16k over staging);
 /// - hdim 256: 64 x 64 (FA3 uses 64 x 80 with S = Q·Kᵀ untransposed, one dO
 ///   and two Q stages; 80 keys do not fit our transposed M = 64 per
 ///   consumer) with split roles, each consumer holding
@@ -277,7 +276,7 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     block_m: 128,
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
-    dq_add: DqAdd::Staged,
+    dq_add: DqAdd::FromRegisters,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,

@@ -98,7 +98,9 @@ impl Work {
         Self {
             n_block,
             head: tile.head,
-            kv_head: tile.head / p.heads_per_kv,
+            // max(1): no divide-by-zero check, whose predicate ptxas
+            // spilled across the role split (the host passes >= 1).
+            kv_head: tile.head / p.heads_per_kv.max(1),
             batch: tile.batch,
             m_min,
             m_max,
