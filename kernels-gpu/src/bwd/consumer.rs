@@ -3,9 +3,9 @@
 //! query block that sees them:
 //! 1. Sᵀ = K·Qᵀ, then the probabilities Pᵀ = exp2(Sᵀ · scale·log2e −
 //!    LSE·log2e) (masked where needed), rounded to 16 bits as A fragments;
-//! 2. dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ ∘ (dPᵀ − D), rounded likewise;
-//! 3. dV += Pᵀ·dO and dK += dSᵀ·Q from registers, while dSᵀ goes to shared
-//!    memory for dQ;
+//! 2. dPᵀ = V·dOᵀ and dV += Pᵀ·dO (from registers) issued together, then
+//!    dSᵀ = Pᵀ ∘ (dPᵀ − D), rounded likewise, under dV's GEMM;
+//! 3. dK += dSᵀ·Q from registers, while dSᵀ goes to shared memory for dQ;
 //! 4. once both consumers' dS is there, the consumer's 64 x 64 block of
 //!    the dQ partial over all 128 keys (at hdim 128 columns 64c..64c+64,
 //!    at hdim 64, with 128 query rows, rows 64c..64c+64);
@@ -121,14 +121,18 @@ fn query_block<
     step.probabilities(acc, stats, m);
     let p_frags: [FragA<E>; KM] = fragments(acc);
     step.issue_transposed::<E, RM>(acc, step.mem.v(), step.mem.dout(stage));
-    acc.wait::<0>(step.wg);
+    // dV's GEMM needs only Pᵀ: queued behind dPᵀ, it keeps the tensor
+    // cores busy while dSᵀ is computed and stored, which both consumers do
+    // at the same time (+5-9% at hdim 128, +1-2% at hdim 64: PERF.md).
+    step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
+    acc.wait::<1>(step.wg);
     step.score_gradients::<E, RM, KM>(&p_frags, acc, stats);
     let ds_frags: [FragA<E>; KM] = fragments(acc);
     let ds_tile = step.mem.ds(ds_index);
     // The other consumer has finished reading this tile (two tiles, see
     // `run`).
     step.store_transposed::<E, KM>(&ds_frags, ds_tile);
-    step.issue_kv_gradients::<E, RD, KM>(dk, dv, &p_frags, &ds_frags, stage);
+    step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
     // dQ sums over both consumers' keys: it needs the other one's dS.
     // (Taking turns instead, one consumer computing a block's whole dQ
     // while the other goes on, measured +5% at hdim 64 and -12% at hdim

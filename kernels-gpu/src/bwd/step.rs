@@ -178,27 +178,6 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
         }
     }
 
-    /// Issues dV += Pᵀ·dO and dK += dSᵀ·Q (one commit group). The
-    /// fragments must stay untouched until the wait.
-    #[inline(always)]
-    pub fn issue_kv_gradients<E: BwdElem, const RD: usize, const KM: usize>(
-        &self,
-        dk: &mut Accumulator<RD>,
-        dv: &mut Accumulator<RD>,
-        p: &[FragA<E>; KM],
-        ds: &[FragA<E>; KM],
-        stage: u32,
-    ) where
-        Accumulator<RD>: Mma,
-    {
-        dv.fence_operands();
-        dk.fence_operands();
-        wgmma::fence(self.wg);
-        self.rs_steps(dv, p, self.mem.dout(stage));
-        self.rs_steps(dk, ds, self.mem.q(stage));
-        wgmma::commit_group(self.wg);
-    }
-
     /// Issues one gradient, `acc += frags · b` (dV += Pᵀ·dO or dK +=
     /// dSᵀ·Q; one commit group). The fragments must stay untouched until
     /// the wait.
