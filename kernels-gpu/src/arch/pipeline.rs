@@ -2,6 +2,7 @@
 //! producer fills stages, consumers drain them.
 
 use super::mbarrier::{MBarrier, fence_init};
+use super::sync::sync_warp;
 use super::thread::{Elected, lane};
 pub use crate::layout::pipeline_state::PipelineState;
 
@@ -92,5 +93,19 @@ impl<const S: usize> TmaPipeline<S> {
         if lane() == 0 {
             self.consumer_release(state);
         }
+    }
+
+    /// Consumer: [`Self::warp_release`] for a stage that the warp's lanes
+    /// also read with their own loads (`ld.shared`, not only wgmma, whose
+    /// wait is warp-wide): the lanes meet first, so that every lane's reads
+    /// happen before lane 0's release: the PTX memory model orders a
+    /// release only after the releasing thread's own accesses. (ptxas
+    /// makes it a NOP in a converged warp; compute-sanitizer's racecheck
+    /// reports the backward's row-statistic reads of lanes 1-31 against
+    /// the producer's next write of the stage.)
+    #[inline(always)]
+    pub fn warp_release_after_loads(&self, state: PipelineState<S>) {
+        sync_warp();
+        self.warp_release(state);
     }
 }

@@ -65,6 +65,15 @@ pub fn arrive(barrier: NamedBarrier, threads: u32) {
     unsafe { intrinsics::barrier_arrive(barrier as u32, threads) }
 }
 
+/// `__syncwarp()`: the calling warp's lanes meet, and each lane's memory
+/// accesses before it happen before every lane's after it.
+#[inline(always)]
+pub fn sync_warp() {
+    // SAFETY: a barrier over the full warp, which every caller executes
+    // converged.
+    unsafe { asm!("bar.warp.sync 0xffffffff;") }
+}
+
 /// `__syncthreads()`.
 #[inline(always)]
 pub fn sync_block() {

@@ -38,7 +38,8 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
         // SAFETY: the stage's key-range word (waited for; the producer
         // wrote it before its arrival).
         let keys_end = unsafe { smem::load_u32(step.mem.keys_end(state.index())) };
-        rings.qdo.warp_release(state);
+        // Every lane read this word and the stage's row statistics.
+        rings.qdo.warp_release_after_loads(state);
         let mut dq = Accumulator::<R>::zeroed();
         step.issue_dq::<E, R, COLS>(&mut dq, ds);
         dq.wait::<0>(step.wg);
