@@ -160,27 +160,10 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
         block + swizzle::offset(self.first_row + r, 2 * (c % 64))
     }
 
-    /// The k-steps of `acc += frags · b` (RS; `b` the stage's Q or dO read
-    /// MN-major: the queries are the contraction).
-    #[inline(always)]
-    fn rs_steps<E: BwdElem, const RD: usize, const KM: usize>(
-        &self,
-        acc: &mut Accumulator<RD>,
-        frags: &[FragA<E>; KM],
-        b: u32,
-    ) where
-        Accumulator<RD>: Mma,
-    {
-        // SAFETY: the stage's Q or dO (the caller waited for it).
-        let b = unsafe { Tile::<E, M, D, MnMajor>::at(b) };
-        for (kb, frag) in frags.iter().enumerate() {
-            E::pv(acc, self.wg, *frag, b.desc(kb as u32));
-        }
-    }
-
-    /// Issues one gradient, `acc += frags · b` (dV += Pᵀ·dO or dK +=
-    /// dSᵀ·Q; one commit group). The fragments must stay untouched until
-    /// the wait.
+    /// Issues one gradient, `acc += frags · b` (RS, dV += Pᵀ·dO or dK +=
+    /// dSᵀ·Q; `b` the stage's dO or Q read MN-major: the queries are the
+    /// contraction; one commit group). The fragments must stay untouched
+    /// until the wait.
     #[inline(always)]
     pub fn issue_gradient<E: BwdElem, const RD: usize, const KM: usize>(
         &self,
@@ -190,9 +173,13 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
     ) where
         Accumulator<RD>: Mma,
     {
+        // SAFETY: the stage's Q or dO (the caller waited for it).
+        let b = unsafe { Tile::<E, M, D, MnMajor>::at(b) };
         acc.fence_operands();
         wgmma::fence(self.wg);
-        self.rs_steps(acc, frags, b);
+        for (kb, frag) in frags.iter().enumerate() {
+            E::pv(acc, self.wg, *frag, b.desc(kb as u32));
+        }
         wgmma::commit_group(self.wg);
     }
 
