@@ -25,3 +25,19 @@ pub fn acquire<const N: u32>(_wg: &Warpgroup) {
     // SAFETY: warpgroup-wide, converged (the token says so).
     unsafe { intrinsics::setmaxnreg_inc(N) }
 }
+
+/// `x`, through an instruction the compiler cannot see into or move:
+/// what is computed from it stays where it is written. For loop-invariant
+/// values that are cheaper recomputed (from kernel parameters, which live
+/// in the constant bank) than held in a register across the loop.
+#[inline(always)]
+pub fn opaque(x: u32) -> u32 {
+    let y: u32;
+    // SAFETY: a register move; not `pure`, so it is neither hoisted nor
+    // merged with another.
+    unsafe {
+        core::arch::asm!("mov.b32 {y}, {x};", y = out(reg32) y, x = in(reg32) x,
+            options(nomem, nostack, preserves_flags));
+    }
+    y
+}

@@ -60,6 +60,19 @@ pub fn grid_size() -> u32 {
     unsafe { _grid_dim_x() as u32 }
 }
 
+/// `gridDim.x`, read where it is written: not hoisted out of a loop into a
+/// register held through it (`regs::opaque`).
+#[inline(always)]
+pub fn grid_size_unhoisted() -> u32 {
+    let n: u32;
+    // SAFETY: reading a special register; not `pure`, so it stays put.
+    unsafe {
+        core::arch::asm!("mov.u32 {n}, %nctaid.x;", n = out(reg32) n,
+            options(nomem, nostack, preserves_flags));
+    }
+    n
+}
+
 /// Lane within the warp.
 #[inline(always)]
 pub fn lane() -> u32 {

@@ -228,12 +228,14 @@ pub struct BwdTiling {
     pub dq_add: DqAdd,
 }
 
-/// Registers per backward producer thread after `setmaxnreg.dec`: its
-/// tile walk also addresses the row statistics' bulk copies, and spilled 4
-/// bytes at the forward's 40.
-pub const BWD_PRODUCER_REGISTERS: u32 = 40;
-/// Registers per backward consumer thread: the rest of the 168 x 384.
-pub const BWD_CONSUMER_REGISTERS: u32 = 232;
+/// Registers per backward producer thread after `setmaxnreg.dec`: FA3's
+/// 24. It fits because the producer reads the mask, the tile count and the
+/// grid size where it uses them (`arch::regs::opaque`): held through its
+/// loops instead, they spilled 40-48 bytes.
+pub const BWD_PRODUCER_REGISTERS: u32 = 24;
+/// Registers per backward consumer thread: the rest of the 168 x 384
+/// (FA3's 240).
+pub const BWD_CONSUMER_REGISTERS: u32 = 240;
 const _: () = assert!(BWD_PRODUCER_REGISTERS * 128 + BWD_CONSUMER_REGISTERS * 256 <= 168 * 384);
 
 /// Keys per backward consumer warpgroup (one wgmma M of Sᵀ = K·Qᵀ).

@@ -38,7 +38,7 @@ use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
 use crate::arch::smem;
 use crate::arch::sync::sync_block;
-use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
+use crate::arch::thread::{Warpgroup, elect_one, grid_size_unhoisted, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{query_blocks, unmasked_query_blocks};
 use crate::attn::mask::MaskSpec;
@@ -118,7 +118,10 @@ impl<const M: u32, const N: u32> Tiles for BwdTiles<'_, M, N> {
 
     #[inline(always)]
     fn count(&self) -> u32 {
-        self.0.sched.order.tiles()
+        // Recomputed per tile rather than held by the producer (see
+        // `mask_spec`), here and in `claimed_tile`.
+        let order = &self.0.sched.order;
+        regs::opaque(order.m_blocks) * order.head_batches
     }
 
     #[inline(always)]
@@ -135,16 +138,23 @@ impl<const M: u32, const N: u32> Tiles for BwdTiles<'_, M, N> {
     fn claim_base(&self) -> u32 {
         self.0.sched.tile_base
     }
+
+    #[inline(always)]
+    fn claimed_tile(&self, claimed: u32) -> u32 {
+        grid_size_unhoisted() + claimed.wrapping_sub(self.claim_base())
+    }
 }
 
-/// The launch's mask.
+/// The launch's mask, read where it is used: the block ranges computed
+/// from it per tile take 64-bit values which, hoisted out of the tile loop,
+/// spilled at the producer's 24 registers (`regs::opaque`).
 #[inline(always)]
 pub(crate) fn mask_spec(p: &BwdParams) -> MaskSpec {
     MaskSpec {
-        seqlen_q: p.seqlen_q,
-        seqlen_k: p.seqlen_k,
-        left: p.window_left,
-        right: p.window_right,
+        seqlen_q: regs::opaque(p.seqlen_q),
+        seqlen_k: regs::opaque(p.seqlen_k),
+        left: regs::opaque(p.window_left as u32) as i32,
+        right: regs::opaque(p.window_right as u32) as i32,
     }
 }
 

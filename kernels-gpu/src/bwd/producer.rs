@@ -45,14 +45,15 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
         }
         kv_state.advance();
 
-        let spec = mask_spec(p);
         let stats_row0 = (w.batch * p.heads + w.head) * p.m_blocks * M;
         for m in w.m_min..w.m_max {
             let stage = state.index();
             rings.qdo.producer_acquire(state);
             // The end of the key blocks that see query block m, for the
-            // deterministic order of the dQ reductions (`dq`).
-            let (_, keys_end) = key_blocks(&spec, m * M, M, N);
+            // deterministic order of the dQ reductions (`dq`). The mask is
+            // read here, not once per tile: what it hoists spilled at 24
+            // registers.
+            let (_, keys_end) = key_blocks(&mask_spec(p), m * M, M, N);
             // SAFETY: the stage's word (free: acquired); published by the
             // arrival below, which releases this thread's earlier stores.
             unsafe { smem::store_u32(mem.keys_end(stage), keys_end) };

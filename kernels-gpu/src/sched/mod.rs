@@ -32,6 +32,11 @@ pub(crate) trait Tiles {
     fn claim_counter(&self) -> GlobalPtr<u32>;
     /// The counter's value when the launch began.
     fn claim_base(&self) -> u32;
+    /// The tile a claim that read `claimed` takes.
+    #[inline(always)]
+    fn claimed_tile(&self, claimed: u32) -> u32 {
+        grid_size() + claimed.wrapping_sub(self.claim_base())
+    }
 }
 
 /// Tile indices on their way from the producer to the consumers.
@@ -105,7 +110,7 @@ impl<T: Tiles> Iterator for ProducerTiles<'_, T> {
             // only the producers of this grid touch while it runs, and only
             // atomically (`Tiles::claim_counter`).
             let claimed = unsafe { fetch_add_gpu(self.tiles.claim_counter(), 1) };
-            grid_size() + claimed.wrapping_sub(self.tiles.claim_base())
+            self.tiles.claimed_tile(claimed)
         };
         self.feed.ring.producer_acquire(self.state);
         // SAFETY: the slot is free (acquired) and only this thread writes it.
