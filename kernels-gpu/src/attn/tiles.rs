@@ -215,6 +215,16 @@ pub enum DqAdd {
     FromRegisters,
 }
 
+/// When a split-keys consumer issues dPᵀ = V·dOᵀ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreGemms {
+    /// With Sᵀ, into a second f32 block: its GEMM runs under the
+    /// exponentials (FA3's order).
+    Together,
+    /// Once Pᵀ is packed, into Sᵀ's block: one f32 block fewer.
+    AfterProbabilities,
+}
+
 /// The tiling of one head dim in the backward: a CTA owns
 /// [`BwdTiling::block_n`] keys (shared by the two consumer warpgroups as
 /// `consumers` says, with dK and dV in f32 registers) and visits the query
@@ -226,6 +236,9 @@ pub struct BwdTiling {
     pub stages: u32,
     pub consumers: BwdConsumers,
     pub dq_add: DqAdd,
+    /// Split keys only (split roles: consumer 1 issues dPᵀ beside
+    /// consumer 0's Sᵀ).
+    pub score_gemms: ScoreGemms,
 }
 
 /// Registers per backward producer thread after `setmaxnreg.dec`: FA3's
@@ -260,9 +273,11 @@ pub const DQ_BLOCK_COLS: u32 = 64;
 /// - hdim 128: 64 query rows per step (FA3's choice for causal; its 80
 ///   for non-causal does not divide into our 64-column dS tiles), the
 ///   consumers split dQ's columns; dQ staged (adding it from registers
-///   measured 2-3% slower);
+///   measured 2-3% slower); dPᵀ issued after the exponentials (with Sᵀ
+///   measured 2-6% slower);
 /// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
-///   rows; dQ added from registers (+4-5% at 8k-16k over staging);
+///   rows; dQ added from registers (+4-5% at 8k-16k over staging); dPᵀ
+///   issued with Sᵀ (+6-7% over issuing it after the exponentials);
 /// - hdim 256: 64 x 64 (FA3 uses 64 x 80 with S = Q·Kᵀ untransposed, one dO
 ///   and two Q stages; 80 keys do not fit our transposed M = 64 per
 ///   consumer) with split roles, each consumer holding
@@ -279,6 +294,7 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::FromRegisters,
+    score_gemms: ScoreGemms::Together,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
@@ -286,6 +302,7 @@ pub const BWD_HDIM128: BwdTiling = BwdTiling {
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::Staged,
+    score_gemms: ScoreGemms::AfterProbabilities,
 };
 pub const BWD_HDIM256: BwdTiling = BwdTiling {
     head_dim: 256,
@@ -293,6 +310,7 @@ pub const BWD_HDIM256: BwdTiling = BwdTiling {
     stages: 2,
     consumers: BwdConsumers::SplitRoles,
     dq_add: DqAdd::FromRegisters,
+    score_gemms: ScoreGemms::AfterProbabilities,
 };
 
 /// The backward tiling for `head_dim`, if a kernel exists.
@@ -505,10 +523,16 @@ mod tests {
                 BwdConsumers::SplitKeys => t.head_dim,
                 BwdConsumers::SplitRoles => t.head_dim / 2,
             };
-            // The gradients, one f32 block for Sᵀ then dPᵀ, the Pᵀ and dSᵀ
-            // fragments (dQ's part replaces the fragments and the block).
-            let peak = gradients + t.block_m / 2 + 2 * (t.block_m / 4);
-            assert!(peak <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
+            // The gradients, and at the peak (Pᵀ being packed) the f32
+            // blocks of Sᵀ and dPᵀ (both in flight) and the Pᵀ fragments,
+            // or one block and the Pᵀ and dSᵀ fragments. dQ's part
+            // replaces them. 16 left for addresses and indices (ptxas:
+            // 237 of 240 at hdim 64, no spills).
+            let peak = match t.score_gemms {
+                ScoreGemms::Together => gradients + t.block_m + t.block_m / 4,
+                ScoreGemms::AfterProbabilities => gradients + t.block_m / 2 + 2 * (t.block_m / 4),
+            };
+            assert!(peak <= BWD_CONSUMER_REGISTERS - 16, "hdim {}", t.head_dim);
             let dq = gradients + 32 * t.dq_blocks_per_consumer();
             assert!(dq <= BWD_CONSUMER_REGISTERS - 40, "hdim {}", t.head_dim);
             assert_eq!(t.dq_blocks() % 2, 0, "dQ blocks split evenly");

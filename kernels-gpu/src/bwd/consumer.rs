@@ -2,9 +2,11 @@
 //! (`attn::tiles::BwdConsumers::SplitKeys`): 64 keys of the CTA's 128. For each
 //! query block that sees them:
 //! 1. Sᵀ = K·Qᵀ, then the probabilities Pᵀ = exp2(Sᵀ · scale·log2e −
-//!    LSE·log2e) (masked where needed), rounded to 16 bits as A fragments;
-//! 2. dPᵀ = V·dOᵀ and dV += Pᵀ·dO (from registers) issued together, then
-//!    dSᵀ = Pᵀ ∘ (dPᵀ − D), rounded likewise, under dV's GEMM;
+//!    LSE·log2e) (masked where needed), rounded to 16 bits as A
+//!    fragments; dPᵀ = V·dOᵀ issued with Sᵀ, its GEMM under the
+//!    exponentials, or after them (`attn::tiles::ScoreGemms`);
+//! 2. dV += Pᵀ·dO (from registers) issued, then dSᵀ = Pᵀ ∘ (dPᵀ − D),
+//!    rounded likewise, under dV's GEMM;
 //! 3. dK += dSᵀ·Q from registers, while dSᵀ goes to shared memory for dQ;
 //! 4. once both consumers' dS is there, the consumer's 64 x 64 block of
 //!    the dQ partial over all 128 keys (at hdim 128 columns 64c..64c+64,
@@ -23,7 +25,7 @@ use crate::arch::pipeline::PipelineState;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
-use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
+use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, ScoreGemms};
 use crate::sched::TileFeed;
 
 /// Both consumers meet when their dS is written.
@@ -51,10 +53,6 @@ pub(super) fn run<
     Accumulator<RM>: Mma,
 {
     let thread = wg.thread();
-    // dS alternates between two tiles: a consumer rewrites one only after
-    // the next barrier, which the other passes only once its dQ GEMM of
-    // that tile has completed.
-    let mut ds_index = 0u32;
     walk::<D, M, N, S, _>(
         wg,
         me,
@@ -63,20 +61,20 @@ pub(super) fn run<
         feed,
         rings,
         BWD_KEYS_PER_CONSUMER * me,
-        // dK, dV, and one f32 block that serves Sᵀ and then dPᵀ of each
-        // query block.
+        // dK, dV, and the f32 blocks of each query block's Sᵀ and dPᵀ
+        // (one block for both with `ScoreGemms::AfterProbabilities`).
         || {
             (
                 Accumulator::<RD>::zeroed(),
                 Accumulator::<RD>::zeroed(),
                 Accumulator::<RM>::zeroed(),
+                Accumulator::<RM>::zeroed(),
             )
         },
-        |b, state, (dk, dv, acc)| {
-            query_block::<E, D, M, N, S, RD, RM, KM>(b, rings, state, ds_index, (acc, dk, dv));
-            ds_index ^= 1;
+        |b, state, (dk, dv, s, dp)| {
+            query_block::<E, D, M, N, S, RD, RM, KM>(b, rings, state, (s, dp, dk, dv));
         },
-        |w, key0, (dk, dv, _)| {
+        |w, key0, (dk, dv, _, _)| {
             epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Key, dk);
             epilogue::store::<E, D, RD>(p, w, key0, thread, Gradient::Value, dv);
         },
@@ -99,8 +97,8 @@ fn query_block<
     b: &Block<'_, D, M, N>,
     rings: &Rings<S>,
     state: PipelineState<S>,
-    ds_index: u32,
-    (acc, dk, dv): (
+    (s, dp, dk, dv): (
+        &mut Accumulator<RM>,
         &mut Accumulator<RM>,
         &mut Accumulator<RD>,
         &mut Accumulator<RD>,
@@ -112,25 +110,42 @@ fn query_block<
     let (step, m) = (b.step, b.m);
     let stage = state.index();
     let stats = step.mem.stats(stage);
-    // One f32 block serves Sᵀ and then dPᵀ: with dK and dV (128 registers
-    // at hdim 128) two of them and the fragments did not fit the budget
-    // (ptxas spilled 49 registers), so dPᵀ is issued once Pᵀ is packed.
+    let together = matches!(step.mem.tiling.score_gemms, ScoreGemms::Together);
     rings.qdo.consumer_wait(state);
-    step.issue_transposed::<E, RM>(acc, step.mem.k(), step.mem.q(stage));
-    acc.wait::<0>(step.wg);
-    step.probabilities(acc, stats, m);
-    let p_frags: [FragA<E>; KM] = fragments(acc);
-    step.issue_transposed::<E, RM>(acc, step.mem.v(), step.mem.dout(stage));
+    step.issue_transposed::<E, RM>(s, step.mem.k(), step.mem.q(stage));
+    if together {
+        // dPᵀ's GEMM runs while the exponentials are computed (FA3's
+        // order): both consumers do them at the same time, so the tensor
+        // cores idled there. Its f32 block is what the producer's 24
+        // registers freed (PERF.md, backward v4).
+        step.issue_transposed::<E, RM>(dp, step.mem.v(), step.mem.dout(stage));
+        s.wait::<1>(step.wg);
+    } else {
+        s.wait::<0>(step.wg);
+    }
+    step.probabilities(s, stats, m);
+    let p_frags: [FragA<E>; KM] = fragments(s);
+    let dp = if together {
+        dp
+    } else {
+        // Sᵀ's block is free: dPᵀ goes there.
+        step.issue_transposed::<E, RM>(s, step.mem.v(), step.mem.dout(stage));
+        s
+    };
     // dV's GEMM needs only Pᵀ: queued behind dPᵀ, it keeps the tensor
-    // cores busy while dSᵀ is computed and stored, which both consumers do
-    // at the same time (+5-9% at hdim 128, +1-2% at hdim 64: PERF.md).
+    // cores busy while dSᵀ is computed and stored (+5-9% at hdim 128,
+    // +1-2% at hdim 64: PERF.md, backward v3).
     step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
-    acc.wait::<1>(step.wg);
-    step.score_gradients::<E, RM, KM>(&p_frags, acc, stats);
-    let ds_frags: [FragA<E>; KM] = fragments(acc);
-    let ds_tile = step.mem.ds(ds_index);
-    // The other consumer has finished reading this tile (two tiles, see
-    // `run`).
+    dp.wait::<1>(step.wg);
+    step.score_gradients::<E, RM, KM>(&p_frags, dp, stats);
+    let ds_frags: [FragA<E>; KM] = fragments(dp);
+    // dS alternates between two tiles, block by block: a consumer
+    // rewrites one only after the next barrier, which the other passes
+    // only once its dQ GEMM of that tile has completed. With an even
+    // number of stages the stage's parity is the block's (one register
+    // fewer than a counter of its own).
+    const { assert!(S.is_multiple_of(2)) };
+    let ds_tile = step.mem.ds(state.index() % 2);
     step.store_transposed::<E, KM>(&ds_frags, ds_tile);
     step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
     // dQ sums over both consumers' keys: it needs the other one's dS.
