@@ -22,7 +22,10 @@
 //! K 5.3e-3, V 4.7e-3, P 2.4e-3 (1.3e-3 with P·2^8): with Q and K
 //! rotated, each of Q, K, V is at e4m3's 3-bit mantissa, and block scales
 //! add nothing once the outliers are spread (every 128-row block holds
-//! some). Reaching the 7e-3 needs more than the paper's method.
+//! some); rotating V too (O rotated back) left V's part at 4.8e-3 (tried,
+//! not kept: V enters O linearly, and a rotation keeps the rounding
+//! error's energy). Reaching the 7e-3 needs more than the paper's
+//! method.
 //!
 //! `cargo run --release -p fa3-tests --example fp8_accuracy -- [seqlen]
 //! [heads] [rounded]`: `rounded` names what is rounded (default `qkvp`, P
