@@ -38,7 +38,7 @@ use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
 use crate::arch::smem;
 use crate::arch::sync::sync_block;
-use crate::arch::thread::{Warpgroup, elect_one, grid_size_unhoisted, trap, warp_index};
+use crate::arch::thread::{Warpgroup, elect_one, trap, warp_index};
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{query_blocks, unmasked_query_blocks};
 use crate::attn::mask::MaskSpec;
@@ -119,7 +119,7 @@ impl<const M: u32, const N: u32> Tiles for BwdTiles<'_, M, N> {
     #[inline(always)]
     fn count(&self) -> u32 {
         // Recomputed per tile rather than held by the producer (see
-        // `mask_spec`), here and in `claimed_tile`.
+        // `mask_spec`).
         let order = &self.0.sched.order;
         regs::opaque(order.m_blocks) * order.head_batches
     }
@@ -137,11 +137,6 @@ impl<const M: u32, const N: u32> Tiles for BwdTiles<'_, M, N> {
     #[inline(always)]
     fn claim_base(&self) -> u32 {
         self.0.sched.tile_base
-    }
-
-    #[inline(always)]
-    fn claimed_tile(&self, claimed: u32) -> u32 {
-        grid_size_unhoisted() + claimed.wrapping_sub(self.claim_base())
     }
 }
 

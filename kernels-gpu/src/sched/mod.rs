@@ -11,7 +11,7 @@ use crate::abi::GlobalPtr;
 use crate::arch::global::fetch_add_gpu;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem;
-use crate::arch::thread::{Elected, block_index, grid_size};
+use crate::arch::thread::{Elected, block_index, grid_size_unhoisted};
 
 /// Slots in the feed (`attn::tiles::FEED_SLOTS`, where the layout reserves
 /// them).
@@ -32,11 +32,6 @@ pub(crate) trait Tiles {
     fn claim_counter(&self) -> GlobalPtr<u32>;
     /// The counter's value when the launch began.
     fn claim_base(&self) -> u32;
-    /// The tile a claim that read `claimed` takes.
-    #[inline(always)]
-    fn claimed_tile(&self, claimed: u32) -> u32 {
-        grid_size() + claimed.wrapping_sub(self.claim_base())
-    }
 }
 
 /// Tile indices on their way from the producer to the consumers.
@@ -110,7 +105,9 @@ impl<T: Tiles> Iterator for ProducerTiles<'_, T> {
             // only the producers of this grid touch while it runs, and only
             // atomically (`Tiles::claim_counter`).
             let claimed = unsafe { fetch_add_gpu(self.tiles.claim_counter(), 1) };
-            self.tiles.claimed_tile(claimed)
+            // The grid size read here, not held through the tile loop (the
+            // backward's producer has 24 registers).
+            grid_size_unhoisted() + claimed.wrapping_sub(self.tiles.claim_base())
         };
         self.feed.ring.producer_acquire(self.state);
         // SAFETY: the slot is free (acquired) and only this thread writes it.
