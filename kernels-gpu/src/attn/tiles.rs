@@ -194,8 +194,9 @@ pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BwdConsumers {
     /// Each owns 64 of the tile's 128 keys (its Sᵀ, dPᵀ, dK and dV) and
-    /// one 64 x 64 block of each query block's dQ partial.
-    SplitKeys,
+    /// one 64 x 64 block of each query block's dQ partial; dPᵀ issued as
+    /// the [`ScoreGemms`] says.
+    SplitKeys(ScoreGemms),
     /// Both work on the tile's 64 keys: consumer 0 computes Sᵀ, Pᵀ (which
     /// it also stores for consumer 1) and dV, consumer 1 dPᵀ, dSᵀ and dK;
     /// each computes half of dQ's columns. For head dims whose dK and dV
@@ -236,9 +237,6 @@ pub struct BwdTiling {
     pub stages: u32,
     pub consumers: BwdConsumers,
     pub dq_add: DqAdd,
-    /// Split keys only (split roles: consumer 1 issues dPᵀ beside
-    /// consumer 0's Sᵀ).
-    pub score_gemms: ScoreGemms,
 }
 
 /// Registers per backward producer thread after `setmaxnreg.dec`: FA3's
@@ -292,17 +290,15 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     head_dim: 64,
     block_m: 128,
     stages: 2,
-    consumers: BwdConsumers::SplitKeys,
+    consumers: BwdConsumers::SplitKeys(ScoreGemms::Together),
     dq_add: DqAdd::FromRegisters,
-    score_gemms: ScoreGemms::Together,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
     block_m: 64,
     stages: 2,
-    consumers: BwdConsumers::SplitKeys,
+    consumers: BwdConsumers::SplitKeys(ScoreGemms::AfterProbabilities),
     dq_add: DqAdd::Staged,
-    score_gemms: ScoreGemms::AfterProbabilities,
 };
 pub const BWD_HDIM256: BwdTiling = BwdTiling {
     head_dim: 256,
@@ -310,7 +306,6 @@ pub const BWD_HDIM256: BwdTiling = BwdTiling {
     stages: 2,
     consumers: BwdConsumers::SplitRoles,
     dq_add: DqAdd::FromRegisters,
-    score_gemms: ScoreGemms::AfterProbabilities,
 };
 
 /// The backward tiling for `head_dim`, if a kernel exists.
@@ -330,7 +325,7 @@ impl BwdTiling {
     /// 64 with split roles.
     pub const fn block_n(self) -> u32 {
         match self.consumers {
-            BwdConsumers::SplitKeys => 2 * BWD_KEYS_PER_CONSUMER,
+            BwdConsumers::SplitKeys(_) => 2 * BWD_KEYS_PER_CONSUMER,
             BwdConsumers::SplitRoles => BWD_KEYS_PER_CONSUMER,
         }
     }
@@ -520,7 +515,7 @@ mod tests {
             // Whole consumer key blocks per CTA.
             assert_eq!(t.block_n() % BWD_KEYS_PER_CONSUMER, 0);
             let gradients = match t.consumers {
-                BwdConsumers::SplitKeys => t.head_dim,
+                BwdConsumers::SplitKeys(_) => t.head_dim,
                 BwdConsumers::SplitRoles => t.head_dim / 2,
             };
             // The gradients, and at the peak (Pᵀ being packed) the f32
@@ -528,9 +523,11 @@ mod tests {
             // or one block and the Pᵀ and dSᵀ fragments. dQ's part
             // replaces them. 16 left for addresses and indices (ptxas:
             // 237 of 240 at hdim 64, no spills).
-            let peak = match t.score_gemms {
-                ScoreGemms::Together => gradients + t.block_m + t.block_m / 4,
-                ScoreGemms::AfterProbabilities => gradients + t.block_m / 2 + 2 * (t.block_m / 4),
+            let peak = match t.consumers {
+                BwdConsumers::SplitKeys(ScoreGemms::Together) => {
+                    gradients + t.block_m + t.block_m / 4
+                }
+                _ => gradients + t.block_m / 2 + 2 * (t.block_m / 4),
             };
             assert!(peak <= BWD_CONSUMER_REGISTERS - 16, "hdim {}", t.head_dim);
             let dq = gradients + 32 * t.dq_blocks_per_consumer();

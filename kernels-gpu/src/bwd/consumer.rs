@@ -25,7 +25,7 @@ use crate::arch::pipeline::PipelineState;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
-use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, ScoreGemms};
+use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, BwdConsumers, ScoreGemms};
 use crate::sched::TileFeed;
 
 /// Both consumers meet when their dS is written.
@@ -110,7 +110,10 @@ fn query_block<
     let (step, m) = (b.step, b.m);
     let stage = state.index();
     let stats = step.mem.stats(stage);
-    let together = matches!(step.mem.tiling.score_gemms, ScoreGemms::Together);
+    let together = matches!(
+        step.mem.tiling.consumers,
+        BwdConsumers::SplitKeys(ScoreGemms::Together)
+    );
     rings.qdo.consumer_wait(state);
     step.issue_transposed::<E, RM>(s, step.mem.k(), step.mem.q(stage));
     if together {
