@@ -109,6 +109,7 @@ const VARIANTS: [Variant; 7] = [
 ];
 
 /// A (seqlen, heads, DIM) tensor of f32, batch 1.
+#[derive(Clone)]
 struct Heads {
     seqlen: usize,
     heads: usize,
@@ -273,11 +274,7 @@ fn main() {
         .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
         .collect();
     let rotated = |x: &Heads| {
-        let mut r = Heads {
-            seqlen: x.seqlen,
-            heads: x.heads,
-            data: x.data.clone(),
-        };
+        let mut r = x.clone();
         r.data.chunks_mut(DIM).for_each(|row| rotate(row, &signs));
         r
     };
@@ -295,11 +292,7 @@ fn main() {
             if rounded.contains(name) {
                 quantize(x, variant.fp8)
             } else {
-                Heads {
-                    seqlen: x.seqlen,
-                    heads: x.heads,
-                    data: x.data.clone(),
-                }
+                x.clone()
             }
         };
         let out = attention(
