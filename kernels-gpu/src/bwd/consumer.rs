@@ -22,6 +22,7 @@ use super::walk::{Block, walk};
 use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
+use crate::arch::smem;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
@@ -150,19 +151,21 @@ fn query_block<
     const { assert!(S.is_multiple_of(2)) };
     let ds_tile = step.mem.ds(state.index() % 2);
     step.store_transposed::<E, KM>(&ds_frags, ds_tile);
-    step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
     // dQ sums over both consumers' keys: it needs the other one's dS.
-    // (Taking turns instead, one consumer computing a block's whole dQ
-    // while the other goes on, measured +5% at hdim 64 and -12% at hdim
-    // 128, with spills at both: kernels-gpu/PERF.md.)
     sync(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
-    // dK and dV complete before dQ is issued: their fragments (32
-    // registers) then are free for dQ's accumulator; no GEMM of this block
-    // reads Q or dO after them.
-    dk.wait::<0>(step.wg);
+    // FA3's order: dQ first, then dK, whose GEMM runs while dQ's partial
+    // goes out.
+    let mut dq = Accumulator::<32>::zeroed();
+    step.issue_dq::<E, 32, 64>(&mut dq, ds_tile);
+    step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
+    dq.wait::<1>(step.wg);
     dv.fence_operands();
-    // The reduction waits for this block's dQ. (Reducing it under the
-    // next block's Sᵀ instead needs dQ's and Sᵀ's registers at once:
-    // ptxas spilled 96 bytes at hdim 128 and 28 at hdim 64 f16.)
-    b.reduce_dq::<E, S, 32, 64>(rings, state, ds_tile);
+    // SAFETY: the stage's key-range word (waited for; the producer wrote
+    // it before its arrival).
+    let keys_end = unsafe { smem::load_u32(step.mem.keys_end(stage)) };
+    b.reducer.reduce(&dq, b.w, m, keys_end);
+    dk.wait::<0>(step.wg);
+    // Every lane read the word and the stage's row statistics; dK, the
+    // last GEMM reading Q, has completed.
+    rings.qdo.warp_release_after_loads(state);
 }
