@@ -11,10 +11,17 @@
 #![no_std]
 #![cfg_attr(
     target_arch = "nvptx64",
-    feature(abi_ptx, asm_experimental_arch, stdarch_nvptx, link_llvm_intrinsics)
+    feature(
+        abi_ptx,
+        asm_experimental_arch,
+        stdarch_nvptx,
+        link_llvm_intrinsics,
+        stmt_expr_attributes
+    )
 )]
 // link_llvm_intrinsics is how collective operations become `convergent`
-// (arch::intrinsics). Debug impls exist on the host only: on the device they
+// (arch::intrinsics); stmt_expr_attributes lets a closure be
+// `#[inline(always)]` (a kernel's PTX must have no `.func`). Debug impls exist on the host only: on the device they
 // would pull core::fmt into the PTX as unresolved calls.
 #![cfg_attr(
     target_arch = "nvptx64",

@@ -220,7 +220,8 @@ pub enum DqAdd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScoreGemms {
     /// With Sᵀ, into a second f32 block: its GEMM runs under the
-    /// exponentials (FA3's order).
+    /// exponentials, and dSᵀ is computed from the f32 Pᵀ (FA3's order
+    /// and arithmetic; at hdim 128 ptxas spilled 72 bytes).
     Together,
     /// Once Pᵀ is packed, into Sᵀ's block: one f32 block fewer.
     AfterProbabilities,

@@ -72,6 +72,7 @@ pub(super) fn run<
                 Accumulator::<RM>::zeroed(),
             )
         },
+        #[inline(always)]
         |b, state, (dk, dv, s, dp)| {
             query_block::<E, D, M, N, S, RD, RM, KM>(b, rings, state, (s, dp, dk, dv));
         },
@@ -117,32 +118,34 @@ fn query_block<
     );
     rings.qdo.consumer_wait(state);
     step.issue_transposed::<E, RM>(s, step.mem.k(), step.mem.q(stage));
-    if together {
-        // dPᵀ's GEMM runs while the exponentials are computed (FA3's
-        // order): both consumers do them at the same time, so the tensor
-        // cores idled there. Its f32 block is what the producer's 24
-        // registers freed (PERF.md, backward v4).
+    let ds_frags: [FragA<E>; KM] = if together {
+        // FA3's order: dPᵀ's GEMM runs while the exponentials are
+        // computed, and dSᵀ comes from the f32 Pᵀ.
         step.issue_transposed::<E, RM>(dp, step.mem.v(), step.mem.dout(stage));
         s.wait::<1>(step.wg);
+        step.probabilities(s, stats, m);
+        dp.wait::<0>(step.wg);
+        step.score_gradients_f32::<RM>(s, dp, stats);
+        let p_frags: [FragA<E>; KM] = fragments(s);
+        let ds_frags = fragments(dp);
+        // dV is issued once both are packed: with the f32 Pᵀ and dSᵀ
+        // blocks and dV's fragments in flight ptxas serialized the wgmma.
+        step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
+        ds_frags
     } else {
         s.wait::<0>(step.wg);
-    }
-    step.probabilities(s, stats, m);
-    let p_frags: [FragA<E>; KM] = fragments(s);
-    let dp = if together {
-        dp
-    } else {
+        step.probabilities(s, stats, m);
+        let p_frags: [FragA<E>; KM] = fragments(s);
         // Sᵀ's block is free: dPᵀ goes there.
         step.issue_transposed::<E, RM>(s, step.mem.v(), step.mem.dout(stage));
-        s
+        // dV's GEMM needs only Pᵀ: queued behind dPᵀ, it keeps the tensor
+        // cores busy while dSᵀ is computed and stored (+5-9% at hdim 128,
+        // +1-2% at hdim 64: PERF.md, backward v3).
+        step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
+        s.wait::<1>(step.wg);
+        step.score_gradients::<E, RM, KM>(&p_frags, s, stats);
+        fragments(s)
     };
-    // dV's GEMM needs only Pᵀ: queued behind dPᵀ, it keeps the tensor
-    // cores busy while dSᵀ is computed and stored (+5-9% at hdim 128,
-    // +1-2% at hdim 64: PERF.md, backward v3).
-    step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
-    dp.wait::<1>(step.wg);
-    step.score_gradients::<E, RM, KM>(&p_frags, dp, stats);
-    let ds_frags: [FragA<E>; KM] = fragments(dp);
     // dS alternates between two tiles, block by block: a consumer
     // rewrites one only after the next barrier, which the other passes
     // only once its dQ GEMM of that tile has completed. With an even

@@ -121,6 +121,26 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
         });
     }
 
+    /// dPᵀ → dSᵀ in place: pᵀ ∘ (dpᵀ − D) from the f32 Pᵀ `p` (FA3's
+    /// arithmetic).
+    #[inline(always)]
+    pub fn score_gradients_f32<const RM: usize>(
+        &self,
+        p: &Accumulator<RM>,
+        dp: &mut Accumulator<RM>,
+        stats: u32,
+    ) where
+        Accumulator<RM>: Mma,
+    {
+        let thread = self.thread;
+        dp.update(|reg, x| {
+            let (_, c) = accumulator(thread, reg);
+            // SAFETY: as in `probabilities`; rowsum follows the LSE.
+            let d = unsafe { smem::load_f32(stats + 4 * (M + c)) };
+            p.regs[reg as usize] * (x - d)
+        });
+    }
+
     /// Writes fragments of this consumer's keys (dSᵀ as packed for dK's
     /// GEMM, or Pᵀ as packed for dV's) into rows `first_row ..` of the
     /// tile at `tile` (N keys x M queries, queries contiguous in 64-column
