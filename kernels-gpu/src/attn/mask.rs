@@ -73,6 +73,21 @@ impl Band {
         let d = (j as i32).wrapping_sub(i as i32);
         j < self.seqlen_k && d >= self.lo && d <= self.hi
     }
+
+    /// The queries that see key `j`: `first ..= last`, empty (first >
+    /// last) past seqlen_k. `visible(i, j)` is `first <= i <= last`, which
+    /// a kernel holding few keys per thread (the backward's transposed
+    /// scores) tests per element with two compares instead of a
+    /// subtraction and three. Saturating: a bound beyond i32 admits every
+    /// query or none, as the exact bound would (queries are below 2^31).
+    #[inline(always)]
+    pub fn queries_seeing(&self, j: u32) -> (i32, i32) {
+        if j >= self.seqlen_k {
+            return (1, 0);
+        }
+        let j = j as i32;
+        (j.saturating_sub(self.hi), j.saturating_sub(self.lo))
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +161,49 @@ mod tests {
         let last = i32::MAX as u32 - 1;
         assert!(band.visible(0, last) && !band.visible(0, last - 1));
         assert!(!band.visible(0, i32::MAX as u32));
+    }
+
+    #[test]
+    fn queries_seeing_a_key_are_the_visible_ones() {
+        let seen = |band: &Band, i: u32, j: u32| {
+            let (first, last) = band.queries_seeing(j);
+            first <= i as i32 && i as i32 <= last
+        };
+        let bounds = [-1i32, 0, 1, 3, 100];
+        for (sq, sk) in [(1, 1), (7, 20), (20, 7), (13, 13)] {
+            for &left in &bounds {
+                for &right in &bounds {
+                    let m = MaskSpec {
+                        seqlen_q: sq,
+                        seqlen_k: sk,
+                        left,
+                        right,
+                    };
+                    let band = m.band();
+                    for i in 0..sq + 5 {
+                        for j in 0..sk + 5 {
+                            assert_eq!(seen(&band, i, j), band.visible(i, j), "{m:?} ({i}, {j})");
+                        }
+                    }
+                }
+            }
+        }
+        // Bounds at the i32 limits saturate to "every query" or "none".
+        for (sq, sk) in [(i32::MAX as u32, 1), (1, i32::MAX as u32)] {
+            for (left, right) in [(-1, -1), (0, 0), (-1, 0), (0, -1)] {
+                let m = MaskSpec {
+                    seqlen_q: sq,
+                    seqlen_k: sk,
+                    left,
+                    right,
+                };
+                let band = m.band();
+                for i in [0, 1, sq / 2, sq - 1] {
+                    for j in [0, 1, sk / 2, sk - 1, sk] {
+                        assert_eq!(seen(&band, i, j), band.visible(i, j), "{m:?} ({i}, {j})");
+                    }
+                }
+            }
+        }
     }
 }

@@ -87,7 +87,9 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
             let (band, key0, q0) = (self.band, self.key0, m * M);
             s.update(|reg, x| {
                 let (r, c) = accumulator(thread, reg);
-                if band.visible(q0 + c, key0 + r) {
+                let (first, last) = band.queries_seeing(key0 + r);
+                let i = (q0 + c) as i32;
+                if i >= first && i <= last {
                     x
                 } else {
                     0.0
