@@ -8,6 +8,9 @@
 //! for per-thread instructions (TMA, mbarrier, cvt) and for
 //! `wgmma.mma_async`, which has no intrinsic; it is always issued right after
 //! a `wgmma.fence` from here, in warpgroup-uniform code.
+//!
+//! One arithmetic intrinsic sits here too: `llvm.fma.f32`, because Rust
+//! never contracts `a * b + c` into a fused multiply-add.
 
 unsafe extern "C" {
     #[link_name = "llvm.nvvm.barrier.cta.sync.aligned.all"]
@@ -32,4 +35,6 @@ unsafe extern "C" {
     pub(super) fn wgmma_commit_group();
     #[link_name = "llvm.nvvm.wgmma.wait_group.sync.aligned"]
     pub(super) fn wgmma_wait_group(pending: i64);
+    #[link_name = "llvm.fma.f32"]
+    pub(super) fn fma_f32(a: f32, b: f32, c: f32) -> f32;
 }

@@ -6,7 +6,7 @@
 
 use super::{BwdElem, Smem};
 use crate::arch::elem::{KMajor, MnMajor};
-use crate::arch::fragment::exp2;
+use crate::arch::fragment::{exp2, fma};
 use crate::arch::smem::{self, Tile};
 use crate::arch::sync::fence_proxy_async_shared;
 use crate::arch::thread::{WARPGROUP, Warpgroup, thread_index_here};
@@ -80,7 +80,7 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
             let (_, c) = accumulator(thread, reg);
             // SAFETY: the stage's statistics (waited for); c < M.
             let lse_log2 = unsafe { smem::load_f32(stats + 4 * c) };
-            exp2(x * scale_log2 - lse_log2)
+            exp2(fma(x, scale_log2, -lse_log2))
         });
         let (lo, hi) = self.unmasked;
         if m < lo || m >= hi {

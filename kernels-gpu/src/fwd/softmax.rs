@@ -5,7 +5,7 @@
 //! thread keeps the full row maximum (quad-reduced every block) but only a
 //! partial row sum, reduced once at the end.
 
-use crate::arch::fragment::{exp2, ln, quad_max, quad_sum, reciprocal};
+use crate::arch::fragment::{exp2, fma, ln, quad_max, quad_sum, reciprocal};
 use crate::arch::wgmma::{Accumulator, Mma};
 
 /// Which of the thread's two rows accumulator register `reg` belongs to.
@@ -52,18 +52,18 @@ impl OnlineSoftmax {
             } else {
                 new * self.scale_log2
             };
-            correction[r] = exp2(self.max[r] * self.scale_log2 - shift[r]);
+            correction[r] = exp2(fma(self.max[r], self.scale_log2, -shift[r]));
             self.max[r] = new;
         }
         let mut block_sum = [0.0f32; 2];
         let scale_log2 = self.scale_log2;
         s.update(|reg, x| {
-            let p = exp2(x * scale_log2 - shift[row(reg)]);
+            let p = exp2(fma(x, scale_log2, -shift[row(reg)]));
             block_sum[row(reg)] += p;
             p
         });
         for r in 0..2 {
-            self.partial_sum[r] = self.partial_sum[r] * correction[r] + block_sum[r];
+            self.partial_sum[r] = fma(self.partial_sum[r], correction[r], block_sum[r]);
         }
         correction
     }
