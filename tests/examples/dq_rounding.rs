@@ -11,9 +11,11 @@
 //! - forward as the GPU gives it: O = r(softmax(S)·V), LSE in f32;
 //! - D = rowsum(dO·O); P = exp2(S·scale·log2e − LSE·log2e);
 //! - `16-bit P`: dS = r(r(P)·(dP − D)) (dSᵀ from dV's 16-bit fragments,
-//!   the kernel until backward v5); `rest`: dS = r((r(P) + b(P − r(P)))·(dP
-//!   − D)) with b() rounding to bf16 (the kernel since v5); `fa3`: dS =
-//!   r(P·(dP − D)) (FA3's mainloop, from the f32 P);
+//!   the split-keys kernel at hdim 128; at hdim 64 until f41d7bf); `rest`: dS = r((r(P) + b(P − r(P)))·(dP
+//!   − D)) with b() rounding to bf16 (v5, not landed); `fa3`: dS =
+//!   r(P·(dP − D)) (FA3's mainloop, from the f32 P); `fa3 + FFMA`: the
+//!   same with P's exponent S·(scale·log2e) − LSE·log2e in one fused
+//!   multiply-add, as FA3's FFMA and our kernels since 24d4a61 do;
 //! - dq = r(scale · dS·K).
 //!
 //! `cargo run --release -p fa3-tests --example dq_rounding -- [f16|bf16] [trials]`
@@ -28,7 +30,7 @@ const SEQLEN_K: usize = 3;
 const HEADS: usize = 6;
 const DIM: usize = 64;
 /// The arithmetics compared (module doc).
-const ARITHMETICS: usize = 3;
+const ARITHMETICS: usize = 4;
 
 /// Whether each emulated arithmetic passes the rule on one fresh draw, and
 /// its error / bound.
@@ -84,7 +86,8 @@ fn trial<T: AttentionElement + Into<f64>>() -> [(bool, f64); ARITHMETICS] {
                             let p = match arith {
                                 0 => r(p),
                                 1 => r(p) + rest,
-                                _ => p,
+                                2 => p,
+                                _ => s[j].mul_add(scale * log2e, -(lse * log2e)).exp2(),
                             };
                             r(p * (dot(value(j), doi) - dsum))
                         })
@@ -134,6 +137,7 @@ fn run<T: AttentionElement + Into<f64>>(name: &str, trials: usize) {
         "16-bit P in dS",
         "rest (16-bit P + bf16 rest)",
         "fa3 (f32 P)",
+        "fa3 + FFMA (f32 P, fused exponent)",
     ]
     .iter()
     .enumerate()

@@ -89,11 +89,7 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
                 let (r, c) = accumulator(thread, reg);
                 let (first, last) = band.queries_seeing(key0 + r);
                 let i = (q0 + c) as i32;
-                if i >= first && i <= last {
-                    x
-                } else {
-                    0.0
-                }
+                if i >= first && i <= last { x } else { 0.0 }
             });
         }
     }
