@@ -221,7 +221,8 @@ pub enum DqAdd {
 pub enum ScoreGemms {
     /// With Sᵀ, into a second f32 block: its GEMM runs under the
     /// exponentials, and dSᵀ is computed from the f32 Pᵀ (FA3's order
-    /// and arithmetic; at hdim 128 ptxas spilled 72 bytes).
+    /// and arithmetic; at hdim 128 ptxas spilled 72 bytes until the
+    /// cheaper mask and the FFMA, and fits since, not yet timed there).
     Together,
     /// Once Pᵀ is packed, into Sᵀ's block: one f32 block fewer.
     AfterProbabilities,
