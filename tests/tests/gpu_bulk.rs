@@ -12,7 +12,7 @@ use rand::Rng;
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn bulk_and_register_adds_sum_every_block() {
     let gpu = Gpu::new(0).expect("a Hopper GPU");
-    let mut rng = rand::rng();
+    let mut rng = fa3_tests::fresh_rng();
     for (blocks, words) in [(1, BULK_ADD_WORD_MULTIPLE), (264, 4096), (1000, 8192)] {
         // Integers below 2^10 over at most 1000 blocks: sums below 2^24.
         let mut small = |n: usize| -> Vec<f32> {

@@ -42,7 +42,7 @@ impl Bits for F8E4M3 {
 /// Strides (elements) of dimensions 1..4 with random padding that keeps
 /// every byte stride a multiple of 16.
 fn padded_strides(dims: [u64; 4], elem: u64) -> [u64; 4] {
-    let mut rng = rand::rng();
+    let mut rng = fa3_tests::fresh_rng();
     let align = 16 / elem;
     let mut strides = [0u64; 4];
     let mut extent = dims[0];
@@ -66,7 +66,7 @@ fn run<T: Bits>(gpu: &Gpu, case: &Case) {
     );
     let extent = |s: [u64; 4]| s[3] * case.dims[3];
     let (src_off, dst_off) = (16 / elem as usize * 3, 16 / elem as usize);
-    let mut rng = rand::rng();
+    let mut rng = fa3_tests::fresh_rng();
     // Random finite values; the poison is a pattern no value takes (0xff..).
     let src: Vec<T> = (0..src_off + extent(src_strides) as usize + 64)
         .map(|_| {
@@ -162,7 +162,7 @@ fn column(x: i32, elem: usize) -> i32 {
 fn origins_2d(dims: [u64; 4], box_dims: [u32; 4], elem: usize) -> Vec<[i32; 4]> {
     let (w, h) = (dims[0] as i32, dims[1] as i32);
     let (bw, bh) = (box_dims[0] as i32, box_dims[1] as i32);
-    let mut rng = rand::rng();
+    let mut rng = fa3_tests::fresh_rng();
     // Interior, right edge, bottom edge, bottom-right corner, last column.
     let mut o = vec![
         [0, 0],
@@ -180,7 +180,7 @@ fn origins_2d(dims: [u64; 4], box_dims: [u32; 4], elem: usize) -> Vec<[i32; 4]> 
 }
 
 fn origins_4d(dims: [u64; 4], elem: usize) -> Vec<[i32; 4]> {
-    let mut rng = rand::rng();
+    let mut rng = fa3_tests::fresh_rng();
     let mut o: Vec<[i32; 4]> = (0..10)
         .map(|_| core::array::from_fn(|d| rng.random_range(0..dims[d] as i32)))
         .collect();
