@@ -4,8 +4,10 @@ use crate::cmd::Result;
 use crate::kernels;
 use crate::tools::Found;
 use fa3_kernels_builder::inspect::{self, KernelInspection};
-use fa3_kernels_builder::sass::CLASSES;
+use fa3_kernels_builder::loops::{LOOP_CLASSES, LoopBody, wgmma_loops};
+use fa3_kernels_builder::sass::{self, CLASSES};
 use std::fs;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,10 +20,45 @@ pub struct Args {
     /// Kernel-crate features to build with (kernel variants), comma-separated.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
+    /// Also print each kernel's innermost wgmma loops: what one trip issues,
+    /// by instruction class.
+    #[arg(long)]
+    loops: bool,
+    /// Print the wgmma loops of this cubin's functions instead of building
+    /// ours (FA3's, extracted with `cuobjdump -xelf all`, to compare);
+    /// `--kernel` then keeps the functions whose name contains it.
+    #[arg(long, value_name = "PATH")]
+    cubin: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result {
     let found = Found::look();
+    if let Some(cubin) = &args.cubin {
+        let cuobjdump = found
+            .cuobjdump
+            .as_deref()
+            .ok_or("cuobjdump not found: run `cargo xtask tools`")?;
+        let functions = sass::disassemble(cuobjdump, cubin)?;
+        let mut any = false;
+        for f in &functions {
+            if args
+                .kernel
+                .as_ref()
+                .is_some_and(|k| !f.name.contains(k.as_str()))
+            {
+                continue;
+            }
+            let loops = wgmma_loops(f);
+            if !loops.is_empty() {
+                any = true;
+                print_loops(&f.name, &loops);
+            }
+        }
+        if !any {
+            return Err(format!("no function with a wgmma loop in {}", cubin.display()).into());
+        }
+        return Ok(());
+    }
     let ptxas = found
         .ptxas
         .clone()
@@ -49,8 +86,65 @@ pub fn run(args: &Args) -> Result {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
         print_table(&all);
+        if args.loops {
+            for k in &all {
+                print_loops(&k.kernel, &k.loops);
+            }
+        }
     }
     Ok(())
+}
+
+/// One row per loop: its address range, its instructions and their classes.
+fn print_loops(name: &str, loops: &[LoopBody]) {
+    println!("{name}:");
+    let mut header = vec!["loop".to_string(), "instr".to_string()];
+    header.extend(LOOP_CLASSES.iter().map(|(class, _)| class.to_string()));
+    let rows: Vec<Vec<String>> = loops
+        .iter()
+        .map(|l| {
+            let mut row = vec![
+                format!("{:#06x}-{:#06x}", l.start, l.end),
+                l.instructions.to_string(),
+            ];
+            row.extend(
+                LOOP_CLASSES
+                    .iter()
+                    .map(|(class, _)| l.classes[*class].to_string()),
+            );
+            row
+        })
+        .collect();
+    print_columns(&header, &rows, "  ");
+}
+
+/// `header` and `rows` in aligned columns, the first left-aligned, each
+/// line after `indent`.
+fn print_columns(header: &[String], rows: &[Vec<String>], indent: &str) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        println!("{indent}{}", cells.join("  "));
+    }
 }
 
 fn print_table(all: &[KernelInspection]) {
@@ -91,34 +185,8 @@ fn print_table(all: &[KernelInspection]) {
             row
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (cell, w))| {
-                if i == 0 {
-                    format!("{cell:<w$}")
-                } else {
-                    format!("{cell:>w$}")
-                }
-            })
-            .collect();
-        println!("{}", padded.join("  "));
-    };
-    line(header.clone());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    print_columns(&header, &rows, "");
     for k in all {
         for w in &k.warnings {
             println!("{}: ptxas warning: {w}", k.kernel);

@@ -1,5 +1,6 @@
 //! Per-kernel facts from ptxas and cuobjdump, with the rule violations.
 
+use crate::loops::{self, LoopBody};
 use crate::ptxas::{self, FunctionUsage, Report};
 use crate::sass::{self, CLASSES, FunctionSass};
 use crate::{BuildError, KERNELS, KernelSpec, ptx, rules};
@@ -22,6 +23,9 @@ pub struct KernelInspection {
     pub sass_instructions: u32,
     /// Highest general register in the SASS; 0 without cuobjdump.
     pub max_register: u32,
+    /// The innermost loops that issue wgmma ([`loops::wgmma_loops`]);
+    /// empty without cuobjdump.
+    pub loops: Vec<LoopBody>,
     pub warnings: Vec<String>,
     /// Broken rules (see [`rules::violations`]); empty when clean.
     pub violations: Vec<String>,
@@ -69,6 +73,7 @@ fn one(
             .unwrap_or_default(),
         sass_instructions: fsass.map_or(0, FunctionSass::total),
         max_register: fsass.map_or(0, |f| f.max_register),
+        loops: fsass.map(loops::wgmma_loops).unwrap_or_default(),
         warnings: report
             .warnings_for(spec.entry)
             .into_iter()

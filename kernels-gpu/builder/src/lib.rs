@@ -6,6 +6,7 @@
 
 mod error;
 pub mod inspect;
+pub mod loops;
 mod nested_cargo;
 pub mod ptx;
 pub mod ptxas;

@@ -1,6 +1,7 @@
 //! SASS instruction histograms from cuobjdump.
 
 use crate::BuildError;
+use crate::loops::{Instruction, branch_target};
 use crate::tools::{self, Tool};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -18,6 +19,9 @@ pub struct FunctionSass {
     /// Highest general register (`R<n>`) the code touches. Above the
     /// entry's register cap it proves `setmaxnreg` raised the limit.
     pub max_register: u32,
+    /// The instructions in order (for `loops`).
+    #[serde(skip)]
+    pub instructions: Vec<Instruction>,
 }
 
 impl FunctionSass {
@@ -92,9 +96,16 @@ pub fn parse(listing: &str) -> Vec<FunctionSass> {
                 name: name.trim().to_string(),
                 ..FunctionSass::default()
             });
-        } else if let (Some(f), Some(op)) = (functions.last_mut(), base_opcode(trimmed)) {
+        } else if let (Some(f), Some((address, op, operands))) =
+            (functions.last_mut(), instruction(trimmed))
+        {
             *f.opcodes.entry(op.to_string()).or_default() += 1;
             f.max_register = f.max_register.max(max_register(trimmed));
+            f.instructions.push(Instruction {
+                address,
+                opcode: op.to_string(),
+                target: branch_target(op, operands),
+            });
         }
     }
     functions
@@ -114,21 +125,21 @@ fn max_register(line: &str) -> u32 {
         .unwrap_or(0)
 }
 
-// `/*0040*/  @!P0 IMAD R0, R0, UR4, R3 ;  /* 0x... */` -> `IMAD`
-fn base_opcode(line: &str) -> Option<&str> {
+// `/*0040*/  @!P0 IMAD R0, R0, UR4, R3 ;  /* 0x... */` -> (0x40, `IMAD`,
+// `R0, R0, UR4, R3 ;`)
+fn instruction(line: &str) -> Option<(u32, &str, &str)> {
     let rest = line.strip_prefix("/*")?;
     let (address, rest) = rest.split_once("*/")?;
-    if !address.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut tokens = rest.split_whitespace();
-    let mut op = tokens.next()?;
-    if op.starts_with('@') {
-        op = tokens.next()?;
-    }
+    let address = u32::from_str_radix(address, 16).ok()?;
+    let code = rest.split("/*").next().unwrap_or(rest).trim();
+    let code = match code.strip_prefix('@') {
+        Some(predicated) => predicated.split_once(char::is_whitespace)?.1.trim_start(),
+        None => code,
+    };
+    let (op, operands) = code.split_once(char::is_whitespace).unwrap_or((code, ""));
     let op = op.trim_end_matches(';');
     let base = op.split('.').next()?;
-    (!base.is_empty()).then_some(base)
+    (!base.is_empty()).then_some((address, base, operands))
 }
 
 #[cfg(test)]
