@@ -1,5 +1,6 @@
 //! `cargo xtask`: the developer commands of the workspace.
 
+mod ab;
 mod bench;
 mod bundle;
 mod cmd;
@@ -40,6 +41,9 @@ enum Command {
     /// PyTorch SDPA and the cuBLAS GEMM ceiling on GPU 0 (`cargo xtask bench
     /// -- --help`).
     Bench(bench::Args),
+    /// Build fa3-bench at several git revisions into one folder with a run.sh
+    /// that times them in alternation on a GPU machine (A/B in one call).
+    Ab(ab::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Bundle(args) => bundle::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Inspect(args) => inspect::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args),
+        Command::Ab(args) => ab::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
