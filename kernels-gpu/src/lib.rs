@@ -21,8 +21,9 @@
 )]
 // link_llvm_intrinsics is how collective operations become `convergent`
 // (arch::intrinsics); stmt_expr_attributes lets a closure be
-// `#[inline(always)]` (a kernel's PTX must have no `.func`). Debug impls exist on the host only: on the device they
-// would pull core::fmt into the PTX as unresolved calls.
+// `#[inline(always)]` (a kernel's PTX must have no `.func`). Debug impls
+// exist on the host only: on the device they would pull core::fmt into the
+// PTX as unresolved calls.
 #![cfg_attr(
     target_arch = "nvptx64",
     allow(internal_features, missing_debug_implementations)

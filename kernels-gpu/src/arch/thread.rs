@@ -7,7 +7,7 @@
 
 use super::intrinsics;
 use core::arch::asm;
-use core::arch::nvptx::{_block_idx_x, _block_idx_y, _block_idx_z, _grid_dim_x, _thread_idx_x};
+use core::arch::nvptx::{_block_idx_x, _block_idx_y, _block_idx_z, _thread_idx_x};
 
 /// Threads in a warp.
 pub const WARP: u32 = 32;
@@ -53,15 +53,9 @@ pub fn block_index_3d() -> (u32, u32, u32) {
     }
 }
 
-/// `gridDim.x`.
-#[inline(always)]
-pub fn grid_size() -> u32 {
-    // SAFETY: reading a special register.
-    unsafe { _grid_dim_x() as u32 }
-}
-
 /// `gridDim.x`, read where it is written: not hoisted out of a loop into a
-/// register held through it (`regs::opaque`).
+/// register held through it (`regs::opaque`; the scheduler reads it per
+/// claimed tile, and the backward's producer has 24 registers).
 #[inline(always)]
 pub fn grid_size_unhoisted() -> u32 {
     let n: u32;

@@ -17,12 +17,11 @@
 //! (`epilogue`).
 
 use super::epilogue::{self, Gradient};
-use super::step::fragments;
+use super::step::{fragments, unpacked};
 use super::walk::{Block, walk};
 use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
-use crate::arch::smem;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
@@ -125,7 +124,7 @@ fn query_block<
         s.wait::<1>(step.wg);
         step.probabilities(s, stats, m);
         dp.wait::<0>(step.wg);
-        step.score_gradients_f32::<RM>(s, dp, stats);
+        step.score_gradients(|reg| s.regs[reg as usize], dp, stats);
         let p_frags: [FragA<E>; KM] = fragments(s);
         let ds_frags = fragments(dp);
         // dV is issued once both are packed: with the f32 Pᵀ and dSᵀ
@@ -143,7 +142,7 @@ fn query_block<
         // +1-2% at hdim 64: PERF.md, backward v3).
         step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
         s.wait::<1>(step.wg);
-        step.score_gradients::<E, RM, KM>(&p_frags, s, stats);
+        step.score_gradients(|reg| unpacked(&p_frags, reg), s, stats);
         fragments(s)
     };
     // dS alternates between two tiles, block by block: a consumer
@@ -163,10 +162,7 @@ fn query_block<
     step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
     dq.wait::<1>(step.wg);
     dv.fence_operands();
-    // SAFETY: the stage's key-range word (waited for; the producer wrote
-    // it before its arrival).
-    let keys_end = unsafe { smem::load_u32(step.mem.keys_end(stage)) };
-    b.reducer.reduce(&dq, b.w, m, keys_end);
+    b.reducer.reduce(&dq, b.w, m, b.keys_end(state));
     dk.wait::<0>(step.wg);
     // Every lane read the word and the stage's row statistics; dK, the
     // last GEMM reading Q, has completed.

@@ -20,7 +20,7 @@
 //! stored, which consumer 0 does after its dQ GEMM (reading dS) completed.
 
 use super::epilogue::{self, Gradient};
-use super::step::fragments;
+use super::step::{fragments, unpacked};
 use super::walk::{Block, walk};
 use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
@@ -164,7 +164,7 @@ fn score_gradients<
     // SAFETY: consumer 0 stored this block's Pᵀ before its arrival.
     let p_frags: [FragA<E>; KM] = unsafe { step.load_transposed::<E, KM>(mem.ds(P_TILE)) };
     dp.wait::<0>(step.wg);
-    step.score_gradients::<E, RM, KM>(&p_frags, &mut dp, mem.stats(stage));
+    step.score_gradients(|reg| unpacked(&p_frags, reg), &mut dp, mem.stats(stage));
     let ds_frags: [FragA<E>; KM] = fragments(&dp);
     // Consumer 0's dQ GEMM of the previous block (the other reader of
     // the dS tile) completed before it stored this block's Pᵀ.

@@ -95,12 +95,12 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
     }
 
     /// dPᵀ → dSᵀ in place: pᵀ ∘ (dpᵀ − D) with D = rowsum(dO∘O) of each
-    /// query and pᵀ as rounded for dV's GEMM (`p`, the fragments of k-step
-    /// `reg / 8`, two elements per register in accumulator order).
+    /// query and `p(reg)` the pᵀ of accumulator register `reg`: the f32 Pᵀ
+    /// (FA3's arithmetic) or as rounded for dV's GEMM ([`unpacked`]).
     #[inline(always)]
-    pub fn score_gradients<E: BwdElem, const RM: usize, const KM: usize>(
+    pub fn score_gradients<const RM: usize>(
         &self,
-        p: &[FragA<E>; KM],
+        p: impl Fn(u32) -> f32,
         dp: &mut Accumulator<RM>,
         stats: u32,
     ) where
@@ -111,31 +111,7 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
             let (_, c) = accumulator(thread, reg);
             // SAFETY: as in `probabilities`; rowsum follows the LSE.
             let d = unsafe { smem::load_f32(stats + 4 * (M + c)) };
-            // accumulator_to_a_k16: register 8kb + 2i + h is half h of
-            // fragment register i of k-step kb.
-            let word = p[(reg / 8) as usize].regs[((reg % 8) / 2) as usize];
-            let (lo, hi) = E::unpack2(word);
-            (if reg % 2 == 0 { lo } else { hi }) * (x - d)
-        });
-    }
-
-    /// dPᵀ → dSᵀ in place: pᵀ ∘ (dpᵀ − D) from the f32 Pᵀ `p` (FA3's
-    /// arithmetic).
-    #[inline(always)]
-    pub fn score_gradients_f32<const RM: usize>(
-        &self,
-        p: &Accumulator<RM>,
-        dp: &mut Accumulator<RM>,
-        stats: u32,
-    ) where
-        Accumulator<RM>: Mma,
-    {
-        let thread = self.thread;
-        dp.update(|reg, x| {
-            let (_, c) = accumulator(thread, reg);
-            // SAFETY: as in `probabilities`; rowsum follows the LSE.
-            let d = unsafe { smem::load_f32(stats + 4 * (M + c)) };
-            p.regs[reg as usize] * (x - d)
+            p(reg) * (x - d)
         });
     }
 
@@ -240,4 +216,14 @@ pub(super) fn fragments<E: BwdElem, const RM: usize, const KM: usize>(
     acc: &Accumulator<RM>,
 ) -> [FragA<E>; KM] {
     core::array::from_fn(|kb| E::p_fragment(acc, kb as u32))
+}
+
+/// Element `reg` of the f32 block packed into `frags` (A fragments of
+/// k16 steps), back in f32: register 8kb + 2i + h is half h of fragment
+/// register i of k-step kb (`accumulator_to_a_k16`).
+#[inline(always)]
+pub(super) fn unpacked<E: BwdElem, const KM: usize>(frags: &[FragA<E>; KM], reg: u32) -> f32 {
+    let word = frags[(reg / 8) as usize].regs[((reg % 8) / 2) as usize];
+    let (lo, hi) = E::unpack2(word);
+    if reg % 2 == 0 { lo } else { hi }
 }

@@ -22,6 +22,16 @@ pub(super) struct Block<'a, const D: u32, const M: u32, const N: u32> {
 }
 
 impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
+    /// The end of the key blocks that see this query block, from the
+    /// producer's word in the stage (the deterministic order of the dQ
+    /// reductions); read before the stage is released.
+    #[inline(always)]
+    pub fn keys_end<const S: usize>(&self, state: PipelineState<S>) -> u32 {
+        // SAFETY: the stage's key-range word (waited for; the producer
+        // wrote it before its arrival).
+        unsafe { smem::load_u32(self.step.mem.keys_end(state.index())) }
+    }
+
     /// After the consumer's last GEMM reading the stage: frees it, then
     /// computes its `COLS` columns of the block's dQ partial from dS tile
     /// `ds` and reduces them into the accumulator in global memory.
@@ -35,9 +45,7 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
         Accumulator<R>: Mma,
     {
         let step = self.step;
-        // SAFETY: the stage's key-range word (waited for; the producer
-        // wrote it before its arrival).
-        let keys_end = unsafe { smem::load_u32(step.mem.keys_end(state.index())) };
+        let keys_end = self.keys_end(state);
         // Every lane read this word and the stage's row statistics.
         rings.qdo.warp_release_after_loads(state);
         let mut dq = Accumulator::<R>::zeroed();
