@@ -10,8 +10,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BENCH_PACKAGE: &str = "fa3-bench";
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Git revisions to build (branches, tags, commits), committed state
@@ -45,13 +43,13 @@ pub fn run(args: &Args) -> Result {
         let tree = cmd::target_dir().join("ab-worktrees").join(name);
         remove_worktree(&tree);
         git(&["worktree", "add", "--detach", path_str(&tree)?, hash])?;
-        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut build = cmd::cargo();
         build
             .current_dir(&tree)
-            .args(["build", "--release", "-p", BENCH_PACKAGE])
+            .args(["build", "--release", "-p", cmd::BENCH_PACKAGE])
             .env("CARGO_TARGET_DIR", &target);
         // The worktree has no `.tools/`: point the kernel builder at ours.
-        if let Some(dir) = found.ptxas.as_deref().and_then(Path::parent) {
+        if let Some(dir) = found.dir() {
             build.env(fa3_kernels_builder::tools::TOOLS_ENV, dir);
         }
         let built = cmd::run(&mut build);
@@ -60,8 +58,8 @@ pub fn run(args: &Args) -> Result {
         let dir = out.join(name);
         fs::create_dir_all(&dir)?;
         fs::copy(
-            target.join("release").join(BENCH_PACKAGE),
-            dir.join(BENCH_PACKAGE),
+            target.join("release").join(cmd::BENCH_PACKAGE),
+            dir.join(cmd::BENCH_PACKAGE),
         )?;
         fs::write(dir.join("REVISION"), format!("{rev} {hash}\n"))?;
         eprintln!("ab: {rev} ({hash}) -> {}", dir.display());
@@ -158,7 +156,7 @@ flags=("$@")
 tmp="$(mktemp -d)"
 for round in $(seq "$rounds"); do
     for b in {names}; do
-        table="$("$here/$b/fa3-bench" "${{flags[@]}}" --out "$tmp/$b-$round" 2>&1)"
+        table="$("$here/$b/{bench}" "${{flags[@]}}" --out "$tmp/$b-$round" 2>&1)"
         [ "$round" = 1 ] && [ "$b" = {first} ] && echo "configs: $(echo "$table" | awk '/^ +[0-9]+ +(yes|no) /{{printf "%s/%s/%s ", $1, $2, $3}}')"
         echo "$b: $(echo "$table" | awk '/^ +[0-9]+ +(yes|no) /{{printf "%s ", $7}}')"
     done
@@ -167,5 +165,6 @@ done
         list = list.join("\n"),
         names = names.join(" "),
         first = names[0],
+        bench = cmd::BENCH_PACKAGE,
     )
 }

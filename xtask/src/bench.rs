@@ -18,7 +18,7 @@ pub struct Args {
 /// fa3-bench's exit code is the command's: 2 says it cannot run here.
 pub fn run(args: &Args) -> Result<ExitCode> {
     let mut build = cmd::cargo();
-    build.args(["build", "--release", "--quiet", "-p", "fa3-bench"]);
+    build.args(["build", "--release", "--quiet", "-p", cmd::BENCH_PACKAGE]);
     // The cubin is built when ptxas is found (never installed from here).
     if let Some(dir) = tools::ensure(false).dir() {
         build.env(fa3_kernels_builder::tools::TOOLS_ENV, dir);
@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if !status.success() {
         return Err(format!("building fa3-bench failed ({status})").into());
     }
-    let exe = cmd::target_dir().join("release").join("fa3-bench");
+    let exe = cmd::target_dir().join("release").join(cmd::BENCH_PACKAGE);
     let mut bench = Command::new(&exe);
     bench.args(&args.args);
     let chosen = |flag: &str| args.args.iter().any(|a| a.starts_with(flag));

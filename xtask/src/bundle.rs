@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 const RUN_SH: &str = include_str!("../templates/run.sh");
 /// Packages whose test binaries go into the bundle.
 const TEST_PACKAGES: &[&str] = &["fa3", "fa3-tests"];
-const BENCH_PACKAGE: &str = "fa3-bench";
 
 /// What `run.sh` unpacks.
 const PAYLOAD: &str = "payload.tar.xz";
@@ -65,7 +64,7 @@ pub fn run(args: &Args) -> Result {
     // The bench and the examples (the quick start is the README's main
     // job; the training step runs a forward and a backward).
     let mut bench_build = cmd::cargo();
-    bench_build.args(["build", "--release", "-p", BENCH_PACKAGE]);
+    bench_build.args(["build", "--release", "-p", cmd::BENCH_PACKAGE]);
     let mut examples_build = cmd::cargo();
     examples_build.args(["build", "--release", "-p", "fa3"]);
     examples_build.args(["--example", "quickstart", "--example", "training_step"]);

@@ -12,6 +12,9 @@ pub fn workspace() -> PathBuf {
     fa3_kernels_builder::workspace_dir()
 }
 
+/// The benchmark's package (`xtask/bench`): built by `bench`, `bundle` and `ab`.
+pub const BENCH_PACKAGE: &str = "fa3-bench";
+
 /// The workspace's target folder (`CARGO_TARGET_DIR` when set).
 pub fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR")
