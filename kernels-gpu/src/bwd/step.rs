@@ -225,5 +225,5 @@ pub(super) fn fragments<E: BwdElem, const RM: usize, const KM: usize>(
 pub(super) fn unpacked<E: BwdElem, const KM: usize>(frags: &[FragA<E>; KM], reg: u32) -> f32 {
     let word = frags[(reg / 8) as usize].regs[((reg % 8) / 2) as usize];
     let (lo, hi) = E::unpack2(word);
-    if reg % 2 == 0 { lo } else { hi }
+    if reg.is_multiple_of(2) { lo } else { hi }
 }
