@@ -239,22 +239,37 @@ fn matrix<T: AttentionElement + Into<f64>>(head_dim: usize, from: fn(f32) -> T) 
 
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
-fn backward_hdim64_matches_the_reference() {
+fn backward_hdim64_bf16_matches_the_reference() {
     matrix::<bf16>(64, bf16::from_f32);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn backward_hdim64_f16_matches_the_reference() {
     matrix::<f16>(64, f16::from_f32);
 }
 
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
-fn backward_hdim128_matches_the_reference() {
+fn backward_hdim128_bf16_matches_the_reference() {
     matrix::<bf16>(128, bf16::from_f32);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn backward_hdim128_f16_matches_the_reference() {
     matrix::<f16>(128, f16::from_f32);
 }
 
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
-fn backward_hdim256_matches_the_reference() {
+fn backward_hdim256_bf16_matches_the_reference() {
     matrix::<bf16>(256, bf16::from_f32);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn backward_hdim256_f16_matches_the_reference() {
     matrix::<f16>(256, f16::from_f32);
 }
 
