@@ -90,7 +90,7 @@ pub(super) fn backward_into<T: AttentionElement>(
         // SAFETY: written before read, as said above.
         unsafe { gpu.alloc_uninit::<f32>(len.max(1)) }
     };
-    let mut lse_log2 = workspace(rows)?;
+    let mut neg_lse_log2 = workspace(rows)?;
     let mut dpsum = workspace(rows)?;
     let mut dq_accum = workspace(dq_blocks * BLOCK_FLOATS)?;
     // SAFETY: cleared by the preprocess before the main kernel reads it.
@@ -138,7 +138,7 @@ pub(super) fn backward_into<T: AttentionElement>(
     let (out_ptr, _o) = gpu.read_ptr(out_buf);
     let (dout_ptr, _d) = gpu.read_ptr(dout_buf);
     let (lse_ptr, _l) = gpu.read_ptr(lse_buf);
-    let (lse_log2_ptr, _ll) = gpu.write_ptr(&mut lse_log2);
+    let (neg_lse_log2_ptr, _ll) = gpu.write_ptr(&mut neg_lse_log2);
     let (dpsum_ptr, _dp) = gpu.write_ptr(&mut dpsum);
     let (dq_accum_ptr, _dqa) = gpu.write_ptr(&mut dq_accum);
     let (sem_ptr, _s) = gpu.write_ptr(&mut semaphores);
@@ -153,7 +153,7 @@ pub(super) fn backward_into<T: AttentionElement>(
                 lse_ptr.address() + (checked.lse.offset * size_of::<f32>()) as u64,
             ),
             lse_strides: [lb as u64, lh as u64, ls as u64],
-            lse_log2: lse_log2_ptr,
+            neg_lse_log2: neg_lse_log2_ptr,
             dpsum: dpsum_ptr,
             dq_accum: dq_accum_ptr,
             dq_semaphores: sem_ptr,
@@ -209,7 +209,7 @@ pub(super) fn backward_into<T: AttentionElement>(
             dout_map: dout_map_ptr,
             k_map: k_map_ptr,
             v_map: v_map_ptr,
-            lse_log2: lse_log2_ptr,
+            neg_lse_log2: neg_lse_log2_ptr,
             dpsum: dpsum_ptr,
             dq_accum: dq_accum_ptr,
             dq_semaphores: sem_ptr,

@@ -2,8 +2,10 @@
 //! conversion of f32 partials to 16-bit gradients.
 //!
 //! Workspaces (allocated by the host per call):
-//! - `lse_log2`, `dpsum`: f32 (batch, heads, m_blocks · block_m), the
-//!   padding rows LSE = +inf and 0 (their probabilities are then 0);
+//! - `neg_lse_log2`, `dpsum`: f32 (batch, heads, m_blocks · block_m):
+//!   −LSE·log2(e), the addend of the exponent's fused multiply-add (stored
+//!   negated so no instruction negates it per use), and D; fully masked
+//!   and padding rows −inf and 0 (their probabilities are then 0);
 //! - `dq_accum`: f32 fragment-order blocks (`layout::fragment`),
 //!   `dq_blocks()` per query block: block `((b · heads + h) · m_blocks + m)
 //!   · dq_blocks + i` (`attn::tiles::BwdTiling::dq_accum_block`) is 64-row
@@ -32,7 +34,7 @@ pub struct BwdKernel {
 }
 
 /// The preprocess: grid `(m_blocks, heads, batch)`, 256 threads. For each
-/// query row `D = rowsum(dO ∘ O)` and `LSE · log2(e)` (+inf for rows past
+/// query row `D = rowsum(dO ∘ O)` and `−LSE · log2(e)` (−inf for rows past
 /// `seqlen_q` and for fully masked rows), and the dQ accumulator and
 /// semaphores of its query block cleared.
 #[repr(C)]
@@ -47,7 +49,7 @@ pub struct BwdPreParams {
     pub lse: GlobalPtr<f32>,
     /// Element strides of `lse`: batch, head, sequence.
     pub lse_strides: [u64; 3],
-    pub lse_log2: GlobalPtr<f32>,
+    pub neg_lse_log2: GlobalPtr<f32>,
     pub dpsum: GlobalPtr<f32>,
     pub dq_accum: GlobalPtr<f32>,
     pub dq_semaphores: GlobalPtr<u32>,
@@ -75,7 +77,7 @@ pub struct BwdParams {
     /// K and V: (head_dim, seqlen_k, heads_kv, batch), box (64, block_n, 1, 1).
     pub k_map: GlobalPtr<TensorMap>,
     pub v_map: GlobalPtr<TensorMap>,
-    pub lse_log2: GlobalPtr<f32>,
+    pub neg_lse_log2: GlobalPtr<f32>,
     pub dpsum: GlobalPtr<f32>,
     pub dq_accum: GlobalPtr<f32>,
     pub dq_semaphores: GlobalPtr<u32>,

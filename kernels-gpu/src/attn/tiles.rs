@@ -299,7 +299,7 @@ pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
     block_m: 64,
     stages: 2,
-    consumers: BwdConsumers::SplitKeys(ScoreGemms::AfterProbabilities),
+    consumers: BwdConsumers::SplitKeys(ScoreGemms::Together),
     dq_add: DqAdd::Staged,
 };
 pub const BWD_HDIM256: BwdTiling = BwdTiling {

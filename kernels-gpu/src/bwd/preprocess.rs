@@ -1,9 +1,9 @@
 //! The backward's first kernel: one CTA of 8 warps per query block of one
 //! head. Each warp takes rows in turn: D = rowsum(dO ∘ O) (the lanes
-//! stride over head_dim in pairs, then a warp sum) and LSE · log2(e), the
-//! form the main kernel's exp2 takes; +inf for a fully masked row (LSE =
-//! -inf) and for the padding rows up to the block's end, so their
-//! probabilities are exactly 0. Then the query block's dQ accumulator
+//! stride over head_dim in pairs, then a warp sum) and −LSE · log2(e), the
+//! addend of the main kernel's exponent (`s · scale·log2e − LSE·log2e` in
+//! one FFMA); −inf for a fully masked row (LSE = −inf) and for the padding
+//! rows up to the block's end, so their probabilities are exactly 0. Then the query block's dQ accumulator
 //! blocks and semaphore are cleared.
 
 use super::BwdElem;
@@ -32,7 +32,7 @@ pub(crate) unsafe fn run<E: BwdElem>(p: BwdPreParams) {
     let mut r = warp;
     while r < p.block_m {
         let row = m * p.block_m + r;
-        let (lse_log2, dpsum) = if row < p.seqlen_q {
+        let (neg_lse_log2, dpsum) = if row < p.seqlen_q {
             let o_row = batch as u64 * ob + row as u64 * os + head as u64 * oh;
             let d_row = batch as u64 * db + row as u64 * ds + head as u64 * dh;
             let mut acc = 0.0f32;
@@ -53,20 +53,21 @@ pub(crate) unsafe fn run<E: BwdElem>(p: BwdPreParams) {
             let at = batch as u64 * lb + head as u64 * lh + row as u64 * ls;
             // SAFETY: inside the validated lse view.
             let lse = unsafe { *p.lse.as_mut_ptr().add(at as usize) };
-            let lse_log2 = if lse == f32::NEG_INFINITY {
-                f32::INFINITY
+            // Not −(lse · log2e): a fully masked row's −inf must stay −inf.
+            let neg_lse_log2 = if lse == f32::NEG_INFINITY {
+                f32::NEG_INFINITY
             } else {
-                lse * core::f32::consts::LOG2_E
+                -lse * core::f32::consts::LOG2_E
             };
-            (lse_log2, warp_sum(acc))
+            (neg_lse_log2, warp_sum(acc))
         } else {
-            (f32::INFINITY, 0.0)
+            (f32::NEG_INFINITY, 0.0)
         };
         if lane == 0 {
             let at = (head_row0 + row) as usize;
             // SAFETY: row < m_blocks · block_m of this (batch, head).
             unsafe {
-                *p.lse_log2.as_mut_ptr().add(at) = lse_log2;
+                *p.neg_lse_log2.as_mut_ptr().add(at) = neg_lse_log2;
                 *p.dpsum.as_mut_ptr().add(at) = dpsum;
             }
         }

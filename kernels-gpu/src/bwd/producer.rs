@@ -76,7 +76,7 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
                 bulk::load(
                     one,
                     mem.stats(stage),
-                    p.lse_log2.address() + row,
+                    p.neg_lse_log2.address() + row,
                     M * 4,
                     &full,
                 );

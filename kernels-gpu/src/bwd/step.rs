@@ -79,8 +79,8 @@ impl<const D: u32, const M: u32, const N: u32> Step<'_, D, M, N> {
         s.update(|reg, x| {
             let (_, c) = accumulator(thread, reg);
             // SAFETY: the stage's statistics (waited for); c < M.
-            let lse_log2 = unsafe { smem::load_f32(stats + 4 * c) };
-            exp2(fma(x, scale_log2, -lse_log2))
+            let neg_lse_log2 = unsafe { smem::load_f32(stats + 4 * c) };
+            exp2(fma(x, scale_log2, neg_lse_log2))
         });
         let (lo, hi) = self.unmasked;
         if m < lo || m >= hi {
