@@ -194,9 +194,11 @@ pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BwdConsumers {
     /// Each owns 64 of the tile's 128 keys (its Sᵀ, dPᵀ, dK and dV) and
-    /// one 64 x 64 block of each query block's dQ partial; dPᵀ issued as
-    /// the [`ScoreGemms`] says.
-    SplitKeys(ScoreGemms),
+    /// one 64 x 64 block of each query block's dQ partial. dPᵀ is issued
+    /// with Sᵀ, into a second f32 block, so its GEMM runs under the
+    /// exponentials, and dSᵀ comes from the f32 Pᵀ (FA3's order and
+    /// arithmetic; PERF.md, backward v5 and session 7).
+    SplitKeys,
     /// Both work on the tile's 64 keys: consumer 0 computes Sᵀ, Pᵀ (which
     /// it also stores for consumer 1) and dV, consumer 1 dPᵀ, dSᵀ and dK;
     /// each computes half of dQ's columns. For head dims whose dK and dV
@@ -214,18 +216,6 @@ pub enum DqAdd {
     /// From registers, one `red.global.add.v4.f32` per 16 bytes in the
     /// same fragment order: no staging memory, no barriers.
     FromRegisters,
-}
-
-/// When a split-keys consumer issues dPᵀ = V·dOᵀ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScoreGemms {
-    /// With Sᵀ, into a second f32 block: its GEMM runs under the
-    /// exponentials, and dSᵀ is computed from the f32 Pᵀ (FA3's order
-    /// and arithmetic; at hdim 128 ptxas spilled 72 bytes until the
-    /// cheaper mask and the FFMA, and fits since, not yet timed there).
-    Together,
-    /// Once Pᵀ is packed, into Sᵀ's block: one f32 block fewer.
-    AfterProbabilities,
 }
 
 /// The tiling of one head dim in the backward: a CTA owns
@@ -292,14 +282,14 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     head_dim: 64,
     block_m: 128,
     stages: 2,
-    consumers: BwdConsumers::SplitKeys(ScoreGemms::Together),
+    consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::FromRegisters,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
     block_m: 64,
     stages: 2,
-    consumers: BwdConsumers::SplitKeys(ScoreGemms::Together),
+    consumers: BwdConsumers::SplitKeys,
     dq_add: DqAdd::Staged,
 };
 pub const BWD_HDIM256: BwdTiling = BwdTiling {
@@ -327,7 +317,7 @@ impl BwdTiling {
     /// 64 with split roles.
     pub const fn block_n(self) -> u32 {
         match self.consumers {
-            BwdConsumers::SplitKeys(_) => 2 * BWD_KEYS_PER_CONSUMER,
+            BwdConsumers::SplitKeys => 2 * BWD_KEYS_PER_CONSUMER,
             BwdConsumers::SplitRoles => BWD_KEYS_PER_CONSUMER,
         }
     }
@@ -517,19 +507,17 @@ mod tests {
             // Whole consumer key blocks per CTA.
             assert_eq!(t.block_n() % BWD_KEYS_PER_CONSUMER, 0);
             let gradients = match t.consumers {
-                BwdConsumers::SplitKeys(_) => t.head_dim,
+                BwdConsumers::SplitKeys => t.head_dim,
                 BwdConsumers::SplitRoles => t.head_dim / 2,
             };
             // The gradients, and at the peak (Pᵀ being packed) the f32
-            // blocks of Sᵀ and dPᵀ (both in flight) and the Pᵀ fragments,
-            // or one block and the Pᵀ and dSᵀ fragments. dQ's part
-            // replaces them. 16 left for addresses and indices (ptxas:
-            // 237 of 240 at hdim 64, no spills).
+            // blocks of Sᵀ and dPᵀ (both in flight, split keys) and the Pᵀ
+            // fragments, or one block and the Pᵀ and dSᵀ fragments (split
+            // roles). dQ's part replaces them. 16 left for addresses and
+            // indices (ptxas: 237 of 240 at hdim 64 and 128, no spills).
             let peak = match t.consumers {
-                BwdConsumers::SplitKeys(ScoreGemms::Together) => {
-                    gradients + t.block_m + t.block_m / 4
-                }
-                _ => gradients + t.block_m / 2 + 2 * (t.block_m / 4),
+                BwdConsumers::SplitKeys => gradients + t.block_m + t.block_m / 4,
+                BwdConsumers::SplitRoles => gradients + t.block_m / 2 + 2 * (t.block_m / 4),
             };
             assert!(peak <= BWD_CONSUMER_REGISTERS - 16, "hdim {}", t.head_dim);
             let dq = gradients + 32 * t.dq_blocks_per_consumer();

@@ -4,9 +4,9 @@
 //! 1. Sᵀ = K·Qᵀ, then the probabilities Pᵀ = exp2(Sᵀ · scale·log2e −
 //!    LSE·log2e) (masked where needed), rounded to 16 bits as A
 //!    fragments; dPᵀ = V·dOᵀ issued with Sᵀ, its GEMM under the
-//!    exponentials, or after them (`attn::tiles::ScoreGemms`);
-//! 2. dV += Pᵀ·dO (from registers) issued, then dSᵀ = Pᵀ ∘ (dPᵀ − D),
-//!    rounded likewise, under dV's GEMM;
+//!    exponentials;
+//! 2. dSᵀ = Pᵀ ∘ (dPᵀ − D) from the f32 Pᵀ, rounded likewise, then
+//!    dV += Pᵀ·dO (from registers) issued;
 //! 3. dK += dSᵀ·Q from registers, while dSᵀ goes to shared memory for dQ;
 //! 4. once both consumers' dS is there, the consumer's 64 x 64 block of
 //!    the dQ partial over all 128 keys (at hdim 128 columns 64c..64c+64,
@@ -17,7 +17,7 @@
 //! (`epilogue`).
 
 use super::epilogue::{self, Gradient};
-use super::step::{fragments, unpacked};
+use super::step::fragments;
 use super::walk::{Block, walk};
 use super::{BwdElem, Rings, Smem};
 use crate::abi::bwd::BwdParams;
@@ -25,7 +25,7 @@ use crate::arch::pipeline::PipelineState;
 use crate::arch::sync::{NamedBarrier, sync};
 use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
-use crate::attn::tiles::{BWD_KEYS_PER_CONSUMER, BwdConsumers, ScoreGemms};
+use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
 use crate::sched::TileFeed;
 
 /// Both consumers meet when their dS is written.
@@ -61,8 +61,7 @@ pub(super) fn run<
         feed,
         rings,
         BWD_KEYS_PER_CONSUMER * me,
-        // dK, dV, and the f32 blocks of each query block's Sᵀ and dPᵀ
-        // (one block for both with `ScoreGemms::AfterProbabilities`).
+        // dK, dV, and the f32 blocks of each query block's Sᵀ and dPᵀ.
         || {
             (
                 Accumulator::<RD>::zeroed(),
@@ -82,8 +81,8 @@ pub(super) fn run<
     );
 }
 
-/// One query block: steps 1-5 of the module doc, in `acc` (Sᵀ, then dPᵀ)
-/// and the block's own dQ accumulator.
+/// One query block: steps 1-5 of the module doc, in `s` (Sᵀ, then Pᵀ),
+/// `dp` (dPᵀ, then dSᵀ) and the block's own dQ accumulator.
 #[inline(always)]
 fn query_block<
     E: BwdElem,
@@ -111,40 +110,20 @@ fn query_block<
     let (step, m) = (b.step, b.m);
     let stage = state.index();
     let stats = step.mem.stats(stage);
-    let together = matches!(
-        step.mem.tiling.consumers,
-        BwdConsumers::SplitKeys(ScoreGemms::Together)
-    );
     rings.qdo.consumer_wait(state);
+    // FA3's order: dPᵀ's GEMM runs while the exponentials are computed,
+    // and dSᵀ comes from the f32 Pᵀ.
     step.issue_transposed::<E, RM>(s, step.mem.k(), step.mem.q(stage));
-    let ds_frags: [FragA<E>; KM] = if together {
-        // FA3's order: dPᵀ's GEMM runs while the exponentials are
-        // computed, and dSᵀ comes from the f32 Pᵀ.
-        step.issue_transposed::<E, RM>(dp, step.mem.v(), step.mem.dout(stage));
-        s.wait::<1>(step.wg);
-        step.probabilities(s, stats, m);
-        dp.wait::<0>(step.wg);
-        step.score_gradients(|reg| s.regs[reg as usize], dp, stats);
-        let p_frags: [FragA<E>; KM] = fragments(s);
-        let ds_frags = fragments(dp);
-        // dV is issued once both are packed: with the f32 Pᵀ and dSᵀ
-        // blocks and dV's fragments in flight ptxas serialized the wgmma.
-        step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
-        ds_frags
-    } else {
-        s.wait::<0>(step.wg);
-        step.probabilities(s, stats, m);
-        let p_frags: [FragA<E>; KM] = fragments(s);
-        // Sᵀ's block is free: dPᵀ goes there.
-        step.issue_transposed::<E, RM>(s, step.mem.v(), step.mem.dout(stage));
-        // dV's GEMM needs only Pᵀ: queued behind dPᵀ, it keeps the tensor
-        // cores busy while dSᵀ is computed and stored (+5-9% at hdim 128,
-        // +1-2% at hdim 64: PERF.md, backward v3).
-        step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
-        s.wait::<1>(step.wg);
-        step.score_gradients(|reg| unpacked(&p_frags, reg), s, stats);
-        fragments(s)
-    };
+    step.issue_transposed::<E, RM>(dp, step.mem.v(), step.mem.dout(stage));
+    s.wait::<1>(step.wg);
+    step.probabilities(s, stats, m);
+    dp.wait::<0>(step.wg);
+    step.score_gradients(|reg| s.regs[reg as usize], dp, stats);
+    let p_frags: [FragA<E>; KM] = fragments(s);
+    let ds_frags: [FragA<E>; KM] = fragments(dp);
+    // dV is issued once both are packed: with the f32 Pᵀ and dSᵀ blocks
+    // and dV's fragments in flight ptxas serialized the wgmma.
+    step.issue_gradient::<E, RD, KM>(dv, &p_frags, step.mem.dout(stage));
     // dS alternates between two tiles, block by block: a consumer
     // rewrites one only after the next barrier, which the other passes
     // only once its dQ GEMM of that tile has completed. With an even

@@ -293,7 +293,7 @@ pub(crate) unsafe fn run<
             regs::acquire::<BWD_CONSUMER_REGISTERS>(&wg);
             let me = c - 1;
             match tiling.consumers {
-                BwdConsumers::SplitKeys(_) => {
+                BwdConsumers::SplitKeys => {
                     consumer::run::<E, D, M, N, S, RD, RM, KM>(&wg, me, &p, &mem, &feed, &rings)
                 }
                 BwdConsumers::SplitRoles => {
