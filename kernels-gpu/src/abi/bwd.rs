@@ -36,7 +36,8 @@ pub struct BwdKernel {
 /// The preprocess: grid `(m_blocks, heads, batch)`, 256 threads. For each
 /// query row `D = rowsum(dO ∘ O)` and `−LSE · log2(e)` (−inf for rows past
 /// `seqlen_q` and for fully masked rows), and the dQ accumulator and
-/// semaphores of its query block cleared.
+/// semaphores of its query block cleared. `head_dim` a power of two from 8
+/// to 256; `out` and `dout` rows 16-byte aligned with a contiguous head dim.
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]

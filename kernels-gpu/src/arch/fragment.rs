@@ -51,15 +51,21 @@ pub fn quad_transpose(mut x: [u32; 4], q: u32) -> [u32; 4] {
     x
 }
 
-/// `value` summed over the 32 lanes of the warp (every lane gets the sum).
+/// `value` summed over each aligned group of `lanes` lanes (a power of two,
+/// 1 to 32; the same in every lane of the warp): every lane of a group gets
+/// its group's sum.
 #[inline(always)]
-pub fn warp_sum(value: f32) -> f32 {
-    // Five explicit steps: a loop over an array of masks put the array in
-    // local memory.
-    let a = value + shfl_xor(value, 16);
-    let a = a + shfl_xor(a, 8);
-    let a = a + shfl_xor(a, 4);
-    quad_sum(a)
+pub fn lane_group_sum(value: f32, lanes: u32) -> f32 {
+    // Five steps, each taken or not: straight-line code (a loop over the
+    // masks put arrays of the callers in local memory).
+    let step = |sum: f32, mask: u32| {
+        if mask < lanes {
+            sum + shfl_xor(sum, mask)
+        } else {
+            sum
+        }
+    };
+    step(step(step(step(step(value, 16), 8), 4), 2), 1)
 }
 
 #[inline(always)]
