@@ -18,6 +18,7 @@
 //! | [`Device::backward`], [`Device::backward_into`] | its backward | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
 //! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` | not yet |
 //! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` | not yet |
+//! | [`Device::quantize_fp8_into`] | (the paper's block quantization and incoherent processing) | not yet |
 //!
 //! The CPU reference runs every entry point. On a GPU, what is not covered
 //! yet (the last column, and softcap) is an [`Error::Unsupported`] after
@@ -69,9 +70,10 @@ pub mod reference;
 mod smoke;
 
 pub use attention::{
-    AttentionElement, AttentionOptions, BackwardInputs, Device, ForwardInto, ForwardOutput,
-    Fp8Descale, Gradients, GradientsInto, OwnedTensor, Precision, Qkv, Real, Storage, Tensor,
-    TensorMut, Varlen,
+    AttentionElement, AttentionOptions, BackwardInputs, Device, E4M3_MAX, ForwardInto,
+    ForwardOutput, Fp8Descale, Fp8Quantize, Fp8QuantizedInto, Fp8Scaling, Gradients, GradientsInto,
+    OwnedTensor, Precision, Qkv, Real, Storage, Tensor, TensorMut, Varlen, hadamard_rotate,
+    hadamard_sign,
 };
 pub use error::{Error, Result};
 /// FP8 e4m3, from the `float8` crate (the type cudarc and candle use).

@@ -70,7 +70,7 @@ pub(crate) fn read<T: Real, A: Acc, const R: usize>(
 }
 
 /// Writes row-major `packed` into a checked host view.
-fn write<T: Real, A: Acc, const R: usize>(
+pub(crate) fn write<T: Real, A: Acc, const R: usize>(
     name: &'static str,
     tensor: &mut TensorMut<'_, T, R>,
     checked: &Checked<R>,

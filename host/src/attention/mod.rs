@@ -14,6 +14,7 @@ mod cpu;
 mod device;
 mod element;
 mod forward;
+mod fp8;
 mod gpu_backward;
 pub(crate) mod gpu_forward;
 mod layout;
@@ -29,6 +30,9 @@ mod varlen;
 pub use args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv, Varlen};
 pub use device::{Device, Precision};
 pub use element::{AttentionElement, Real};
+pub use fp8::{
+    E4M3_MAX, Fp8Quantize, Fp8QuantizedInto, Fp8Scaling, hadamard_rotate, hadamard_sign,
+};
 pub use options::AttentionOptions;
 pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};

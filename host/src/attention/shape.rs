@@ -12,7 +12,7 @@ pub(crate) struct Axis {
     set_by: &'static str,
 }
 
-const fn axis(name: &'static str, len: usize, set_by: &'static str) -> Axis {
+pub(crate) const fn axis(name: &'static str, len: usize, set_by: &'static str) -> Axis {
     Axis { name, len, set_by }
 }
 

@@ -5,10 +5,11 @@
 
 use super::alias::{Region, Regions};
 use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
+use super::fp8::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
 use super::layout::{Checked, Layout};
 use super::options::{AttentionOptions, ScoreParams};
 use super::residency::{self, Target};
-use super::shape::{Axis, Dims, LseShape, expect};
+use super::shape::{Axis, Dims, LseShape, axis, expect};
 use super::tensor::{Place, Tensor, TensorMut};
 use crate::error::{Error, Result};
 use crate::reference::problem::Problem;
@@ -20,6 +21,17 @@ struct Validator<'g, D> {
     target: Target<'g>,
     dims: D,
     regions: Regions,
+}
+
+impl<'g> Validator<'g, ()> {
+    /// For a call without `q`, `k`, `v` (the tensors set their own shapes).
+    fn without_dims(target: Target<'g>) -> Self {
+        Self {
+            target,
+            dims: (),
+            regions: Regions::default(),
+        }
+    }
 }
 
 impl<'g, D> Validator<'g, D> {
@@ -260,4 +272,61 @@ pub(crate) fn descale(descale: &Fp8Descale<'_>, problem: &Problem) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// The layouts of a checked FP8 quantization.
+#[derive(Debug)]
+pub(crate) struct CheckedQuantize {
+    pub x: Checked<4>,
+    pub data: Checked<4>,
+    pub scales: Checked<3>,
+}
+
+/// Checks an FP8 quantization: the options against `x`'s shape, then `x`,
+/// `data` (`x`'s shape) and `scales` (`Fp8Scaling::scales_shape`).
+pub(crate) fn quantize<T>(
+    target: Target<'_>,
+    x: &Tensor<'_, T, 4>,
+    into: &Fp8QuantizedInto<'_>,
+    options: &Fp8Quantize,
+) -> Result<CheckedQuantize> {
+    let shape = x.shape();
+    let [batch, seqlen, heads, head_dim] = shape;
+    if options.scaling == (Fp8Scaling::PerBlock { rows: 0 }) {
+        return Err(Error::InvalidArgument {
+            argument: "options.scaling",
+            problem: "PerBlock { rows: 0 }; accepted: blocks of at least one row".into(),
+        });
+    }
+    if options.hadamard_seed.is_some() && !head_dim.is_power_of_two() {
+        return Err(Error::InvalidArgument {
+            argument: "options.hadamard_seed",
+            problem: format!(
+                "incoherent processing (a Walsh–Hadamard rotation along head_dim) needs a \
+                 power-of-two head_dim; `x` has head_dim {head_dim}"
+            ),
+        });
+    }
+    let mut v = Validator::without_dims(target);
+    let checked_x = v.input("x", x, None, false)?;
+    let data_shape = [
+        axis("batch", batch, "x"),
+        axis("seqlen", seqlen, "x"),
+        axis("heads", heads, "x"),
+        axis("head_dim", head_dim, "x"),
+    ];
+    let data = v.output("data", &into.data, data_shape, false)?;
+    let [sb, sh, sn] = options.scaling.scales_shape(shape);
+    let scales_shape = [
+        axis("batch or 1", sb, "options.scaling"),
+        axis("heads or 1", sh, "options.scaling"),
+        axis("blocks or 1", sn, "options.scaling"),
+    ];
+    let scales = v.output("scales", &into.scales, scales_shape, false)?;
+    v.regions.check()?;
+    Ok(CheckedQuantize {
+        x: checked_x,
+        data,
+        scales,
+    })
 }

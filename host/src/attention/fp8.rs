@@ -1,0 +1,464 @@
+//! FP8 (e4m3) quantization of attention inputs, the FA3 paper's section
+//! 3.3: one dequantization factor per tensor, per (batch, head) or per
+//! block of rows ("block quantization"), optionally after incoherent
+//! processing.
+//!
+//! A value `x` is stored as `e4m3(x / scale)` with `scale = amax / 448`
+//! over its group (1 for a group of zeros): `data · scale` is `x` within
+//! e4m3's rounding (3 mantissa bits), and the group's largest magnitude
+//! lands on e4m3's largest finite value. The scales are what the FP8
+//! forward calls descale factors. A non-finite input makes its group's
+//! scale non-finite (nothing checks the values).
+//!
+//! Incoherent processing multiplies every row of `head_dim` values by
+//! `M = diag(s) · H / √d`, `H` the d x d Walsh–Hadamard matrix (Sylvester
+//! order, `H[i][j] = (−1)^popcount(i & j)`) and `s` the signs drawn from the
+//! caller's seed ([`hadamard_sign`]). `M` is orthogonal, so Q and K rotated
+//! with the same seed give the same `Q·Kᵀ` in exact arithmetic, while a
+//! row's outliers are spread over all its columns: a smaller amax, a finer
+//! scale for everything else. V is not rotated (its rotation would have to
+//! be undone after P·V). The CPU backend rotates and finds the scales in
+//! f64 and rounds each value once.
+
+use super::cpu::{read, write};
+use super::device::{Backend, Device};
+use super::element::AttentionElement;
+use super::tensor::{Tensor, TensorMut};
+use super::validate::{self, CheckedQuantize};
+use crate::error::{Error, Result};
+use float8::F8E4M3;
+
+/// e4m3's largest finite magnitude.
+pub const E4M3_MAX: f32 = 448.0;
+
+/// Which values of a `(batch, seqlen, heads, head_dim)` tensor share a
+/// scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fp8Scaling {
+    /// One scale for the whole tensor (the paper's per-tensor baseline).
+    PerTensor,
+    /// One per (batch, head). For `k` and `v` these are FA3's
+    /// `k_descale`/`v_descale`; FA3's `q_descale` is per (batch, kv head),
+    /// which this is for `q` only without GQA.
+    PerHead,
+    /// One per (batch, head, block of `rows` consecutive positions of the
+    /// sequence); the last block of a sequence may be shorter.
+    PerBlock {
+        /// Positions per block (at least 1).
+        rows: usize,
+    },
+}
+
+impl Fp8Scaling {
+    /// The shape of the scales of a tensor of `shape` `(batch, seqlen,
+    /// heads, head_dim)`: `[1, 1, 1]`, `[batch, heads, 1]`, or `[batch,
+    /// heads, ceil(seqlen / rows)]` (`rows` 0 counts as 1 here; the entry
+    /// point refuses it).
+    ///
+    /// ```
+    /// use fa3::Fp8Scaling;
+    /// assert_eq!(Fp8Scaling::PerBlock { rows: 128 }.scales_shape([2, 1000, 4, 64]), [2, 4, 8]);
+    /// assert_eq!(Fp8Scaling::PerHead.scales_shape([2, 1000, 4, 64]), [2, 4, 1]);
+    /// ```
+    pub fn scales_shape(self, shape: [usize; 4]) -> [usize; 3] {
+        let [batch, seqlen, heads, _] = shape;
+        match self {
+            Self::PerTensor => [1, 1, 1],
+            Self::PerHead => [batch, heads, 1],
+            Self::PerBlock { rows } => [batch, heads, seqlen.div_ceil(rows.max(1))],
+        }
+    }
+
+    /// The group of position `s` of head `h` of batch `b`: its index in
+    /// the row-major scales of a tensor with `heads` heads and `blocks`
+    /// blocks per head.
+    fn group(self, (b, s, h): (usize, usize, usize), heads: usize, blocks: usize) -> usize {
+        match self {
+            Self::PerTensor => 0,
+            Self::PerHead => b * heads + h,
+            Self::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
+        }
+    }
+}
+
+/// How [`Device::quantize_fp8_into`] quantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fp8Quantize {
+    /// Which values share a scale.
+    pub scaling: Fp8Scaling,
+    /// Incoherent processing with the signs of this seed
+    /// ([`hadamard_sign`]); `None`: off.
+    pub hadamard_seed: Option<u64>,
+}
+
+impl Fp8Quantize {
+    /// `scaling`, without incoherent processing.
+    pub const fn new(scaling: Fp8Scaling) -> Self {
+        Self {
+            scaling,
+            hadamard_seed: None,
+        }
+    }
+
+    /// With incoherent processing, signs from `seed` (give `q` and `k` the
+    /// same one).
+    pub const fn hadamard(self, seed: u64) -> Self {
+        Self {
+            hadamard_seed: Some(seed),
+            ..self
+        }
+    }
+}
+
+/// Where [`Device::quantize_fp8_into`] writes.
+#[derive(Debug)]
+pub struct Fp8QuantizedInto<'a> {
+    /// `e4m3(x / scale)` (of the rotated `x` with incoherent processing),
+    /// the shape of `x`.
+    pub data: TensorMut<'a, F8E4M3, 4>,
+    /// The scales, [`Fp8Scaling::scales_shape`] of `x`'s shape.
+    pub scales: TensorMut<'a, f32, 3>,
+}
+
+/// The sign of column `column` in incoherent processing with `seed`: +1
+/// or −1, bit 63 of SplitMix64's output for counter `column + 1`, a
+/// stateless hash, so each column (each GPU thread) computes its own.
+///
+/// ```
+/// use fa3::hadamard_sign;
+/// let signs: Vec<f32> = (0..8).map(|j| hadamard_sign(7, j)).collect();
+/// assert!(signs.iter().all(|s| s.abs() == 1.0));
+/// assert_eq!(signs, (0..8).map(|j| hadamard_sign(7, j)).collect::<Vec<_>>());
+/// ```
+pub fn hadamard_sign(seed: u64, column: usize) -> f32 {
+    let mut z = seed.wrapping_add(
+        (column as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    if z >> 63 == 0 { 1.0 } else { -1.0 }
+}
+
+/// `row · M` in place: incoherent processing of one row of `head_dim`
+/// values with `seed`, `M = diag(s) · H / √d` (module docs), by the fast
+/// Walsh–Hadamard transform; `row.len()` a power of two (what
+/// [`Device::quantize_fp8_into`] applies before quantizing, in the same
+/// f64 arithmetic).
+///
+/// ```
+/// use fa3::hadamard_rotate;
+/// let (mut q, mut k) = ([1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0]);
+/// let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+/// let before = dot(&q, &k);
+/// hadamard_rotate(&mut q, 11);
+/// hadamard_rotate(&mut k, 11);
+/// assert!((dot(&q, &k) - before).abs() < 1e-12);
+/// ```
+pub fn hadamard_rotate(row: &mut [f64], seed: u64) {
+    for (j, x) in row.iter_mut().enumerate() {
+        *x *= f64::from(hadamard_sign(seed, j));
+    }
+    let mut half = 1;
+    while half < row.len() {
+        for pair in row.chunks_exact_mut(2 * half) {
+            let (a, b) = pair.split_at_mut(half);
+            for (u, w) in a.iter_mut().zip(b) {
+                (*u, *w) = (*u + *w, *u - *w);
+            }
+        }
+        half *= 2;
+    }
+    let norm = (row.len() as f64).sqrt().recip();
+    row.iter_mut().for_each(|x| *x *= norm);
+}
+
+impl Device {
+    /// FP8 quantization of `x` `(batch, seqlen, heads, head_dim)` in bf16
+    /// or f16 into e4m3 `data` and f32 `scales` (module `fp8` of the
+    /// crate's docs: `data · scale ≈ x`, the scales one per
+    /// [`Fp8Scaling`] group), with incoherent processing when `options`
+    /// has a seed (head_dim must then be a power of two).
+    ///
+    /// ```
+    /// use fa3::{bf16, Device, F8E4M3, Fp8QuantizedInto, Fp8Quantize, Fp8Scaling, Tensor, TensorMut};
+    /// # fn main() -> fa3::Result<()> {
+    /// let shape = [1, 4, 1, 8];
+    /// let x: Vec<bf16> = (0..32).map(|i| bf16::from_f32(i as f32 - 16.0)).collect();
+    /// let (mut data, mut scales) = (vec![F8E4M3::from_f32(0.0); 32], vec![0.0f32; 2]);
+    /// let scaling = Fp8Scaling::PerBlock { rows: 2 };
+    /// Device::cpu().quantize_fp8_into(
+    ///     Tensor::host(&x, shape),
+    ///     Fp8QuantizedInto {
+    ///         data: TensorMut::host(&mut data, shape),
+    ///         scales: TensorMut::host(&mut scales, scaling.scales_shape(shape)),
+    ///     },
+    ///     &Fp8Quantize::new(scaling),
+    /// )?;
+    /// // Rows 0-1 hold -16..-1 (amax 16), rows 2-3 hold 0..15 (amax 15).
+    /// assert_eq!(scales, [16.0 / 448.0, 15.0 / 448.0]);
+    /// assert_eq!(data[0].to_f32(), -448.0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn quantize_fp8_into<T: AttentionElement>(
+        &self,
+        x: Tensor<'_, T, 4>,
+        mut into: Fp8QuantizedInto<'_>,
+        options: &Fp8Quantize,
+    ) -> Result<()> {
+        let checked = validate::quantize(self.target(), &x, &into, options)?;
+        match self.backend {
+            Backend::Cpu(_) => quantize_on_cpu(&x, &mut into, options, &checked),
+            Backend::Gpu(_) => Err(Error::Unsupported {
+                feature: "GPU FP8 quantization",
+            }),
+        }
+    }
+}
+
+/// The CPU backend of [`Device::quantize_fp8_into`], on checked views.
+fn quantize_on_cpu<T: AttentionElement>(
+    x: &Tensor<'_, T, 4>,
+    into: &mut Fp8QuantizedInto<'_>,
+    options: &Fp8Quantize,
+    checked: &CheckedQuantize,
+) -> Result<()> {
+    let [batch, seqlen, heads, dim] = checked.x.shape;
+    let [_, _, blocks] = checked.scales.shape;
+    let mut values: Vec<f64> = read("x", x, &checked.x)?;
+    if let Some(seed) = options.hadamard_seed {
+        values
+            .chunks_exact_mut(dim.max(1))
+            .for_each(|row| hadamard_rotate(row, seed));
+    }
+    let scaling = options.scaling;
+    // Row-major (batch, seqlen, heads): the group of each row of `values`.
+    let groups: Vec<usize> = (0..batch)
+        .flat_map(|b| (0..seqlen).flat_map(move |s| (0..heads).map(move |h| (b, s, h))))
+        .map(|row| scaling.group(row, heads, blocks))
+        .collect();
+    let mut amax = vec![0.0f64; checked.scales.shape.iter().product()];
+    for (row, &g) in values.chunks_exact(dim.max(1)).zip(&groups) {
+        amax[g] = row.iter().fold(amax[g], |m, v| m.max(v.abs()));
+    }
+    let scales: Vec<f64> = amax
+        .iter()
+        .map(|&a| {
+            if a == 0.0 {
+                1.0
+            } else {
+                f64::from((a / f64::from(E4M3_MAX)) as f32)
+            }
+        })
+        .collect();
+    for (row, &g) in values.chunks_exact_mut(dim.max(1)).zip(&groups) {
+        row.iter_mut().for_each(|v| *v /= scales[g]);
+    }
+    write("data", &mut into.data, &checked.data, &values)?;
+    write("scales", &mut into.scales, &checked.scales, &scales)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::bf16;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn the_rotation_is_orthogonal_and_keeps_scores() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for dim in [1, 2, 8, 64, 128, 256] {
+            let q: Vec<f64> = (0..dim).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let k: Vec<f64> = (0..dim).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let (mut qr, mut kr) = (q.clone(), k.clone());
+            hadamard_rotate(&mut qr, 42);
+            hadamard_rotate(&mut kr, 42);
+            let tol = 1e-12 * dim as f64;
+            assert!((dot(&qr, &kr) - dot(&q, &k)).abs() < tol, "dim {dim}");
+            assert!((dot(&qr, &qr) - dot(&q, &q)).abs() < tol, "dim {dim}");
+        }
+        // A single outlier is spread evenly over the row.
+        let mut row = vec![0.0; 128];
+        row[5] = 100.0;
+        hadamard_rotate(&mut row, 42);
+        assert!(
+            row.iter()
+                .all(|x| (x.abs() - 100.0 / 128f64.sqrt()).abs() < 1e-9)
+        );
+    }
+
+    #[test]
+    fn signs_come_from_the_seed_alone() {
+        let signs = |seed| (0..256).map(|j| hadamard_sign(seed, j)).collect::<Vec<_>>();
+        assert_eq!(signs(3), signs(3));
+        assert_ne!(signs(3), signs(4));
+        let negative = signs(3).iter().filter(|&&s| s < 0.0).count();
+        assert!((96..160).contains(&negative), "{negative} of 256 negative");
+    }
+
+    /// The paper's inputs: N(0, 1)-like values with rare large outliers.
+    fn inputs(rng: &mut StdRng, len: usize) -> Vec<bf16> {
+        (0..len)
+            .map(|_| {
+                let x: f32 = rng.random_range(-2.0..2.0);
+                let outlier = if rng.random::<f64>() < 0.001 {
+                    30.0
+                } else {
+                    0.0
+                };
+                bf16::from_f32(x + outlier)
+            })
+            .collect()
+    }
+
+    fn quantize(
+        x: &[bf16],
+        shape: [usize; 4],
+        options: &Fp8Quantize,
+    ) -> Result<(Vec<F8E4M3>, Vec<f32>)> {
+        let mut data = vec![F8E4M3::from_f32(f32::NAN); x.len()];
+        let mut scales = vec![f32::NAN; options.scaling.scales_shape(shape).iter().product()];
+        Device::cpu().quantize_fp8_into(
+            Tensor::host(x, shape),
+            Fp8QuantizedInto {
+                data: TensorMut::host(&mut data, shape),
+                scales: TensorMut::host(&mut scales, options.scaling.scales_shape(shape)),
+            },
+            options,
+        )?;
+        Ok((data, scales))
+    }
+
+    #[test]
+    fn every_group_reaches_448_and_round_trips_within_e4m3_rounding() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let shape = [2, 300, 3, 64];
+        let x = inputs(&mut rng, shape.iter().product());
+        for scaling in [
+            Fp8Scaling::PerTensor,
+            Fp8Scaling::PerHead,
+            Fp8Scaling::PerBlock { rows: 128 },
+            Fp8Scaling::PerBlock { rows: 1 },
+        ] {
+            for seed in [None, Some(9)] {
+                let options = Fp8Quantize {
+                    scaling,
+                    hadamard_seed: seed,
+                };
+                let (data, scales) = quantize(&x, shape, &options).unwrap();
+                let [_, _, blocks] = scaling.scales_shape(shape);
+                let mut exact: Vec<f64> = x.iter().map(|v| f64::from(v.to_f32())).collect();
+                if let Some(seed) = seed {
+                    exact
+                        .chunks_exact_mut(64)
+                        .for_each(|r| hadamard_rotate(r, seed));
+                }
+                let mut group_max = vec![0.0f32; scales.len()];
+                for (i, (d, e)) in data.iter().zip(&exact).enumerate() {
+                    let row = i / 64;
+                    let (b, s, h) = (row / (300 * 3), (row / 3) % 300, row % 3);
+                    let g = scaling.group((b, s, h), 3, blocks);
+                    let scale = f64::from(scales[g]);
+                    group_max[g] = group_max[g].max(d.to_f32().abs());
+                    // 3 mantissa bits: half an ulp is 2^-4 of the value for
+                    // normals, 2^-10 of the scale below 2^-6 (subnormals).
+                    let error = (f64::from(d.to_f32()) * scale - e).abs();
+                    let bound = (e.abs() / 16.0).max(scale / 1024.0) * (1.0 + 1e-6);
+                    assert!(
+                        error <= bound,
+                        "{scaling:?} {seed:?} [{i}]: {error} > {bound}"
+                    );
+                }
+                assert!(group_max.iter().all(|&m| m == E4M3_MAX), "{scaling:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn zeros_get_scale_one() {
+        let shape = [1, 3, 2, 8];
+        let x = vec![bf16::ZERO; 48];
+        let options = Fp8Quantize::new(Fp8Scaling::PerHead).hadamard(1);
+        let (data, scales) = quantize(&x, shape, &options).unwrap();
+        assert_eq!(scales, [1.0, 1.0]);
+        assert!(data.iter().all(|d| d.to_f32() == 0.0));
+        // No rows: the per-head scales still exist, and are 1.
+        let (_, scales) =
+            quantize(&[], [2, 0, 2, 8], &Fp8Quantize::new(Fp8Scaling::PerHead)).unwrap();
+        assert_eq!(scales, [1.0; 4]);
+    }
+
+    #[test]
+    fn bad_arguments_are_typed_errors_and_write_nothing() {
+        let shape = [1, 4, 2, 96];
+        let x = vec![bf16::ONE; 4 * 2 * 96];
+        let refused = |options: Fp8Quantize, scales_shape: [usize; 3], data_shape: [usize; 4]| {
+            let mut data = vec![F8E4M3::from_f32(7.0); x.len()];
+            let mut scales = vec![7.0f32; scales_shape.iter().product()];
+            let err = Device::cpu()
+                .quantize_fp8_into(
+                    Tensor::host(&x, shape),
+                    Fp8QuantizedInto {
+                        data: TensorMut::host(&mut data, data_shape),
+                        scales: TensorMut::host(&mut scales, scales_shape),
+                    },
+                    &options,
+                )
+                .unwrap_err();
+            assert!(data.iter().all(|d| d.to_f32() == 7.0) && scales.iter().all(|&s| s == 7.0));
+            err
+        };
+        let per_head = Fp8Quantize::new(Fp8Scaling::PerHead);
+        let err = refused(per_head.hadamard(1), [1, 2, 1], shape);
+        assert!(
+            matches!(&err, Error::InvalidArgument { argument: "options.hadamard_seed", problem } if problem.contains("96")),
+            "{err}"
+        );
+        let err = refused(
+            Fp8Quantize::new(Fp8Scaling::PerBlock { rows: 0 }),
+            [1, 2, 4],
+            shape,
+        );
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    argument: "options.scaling",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = refused(per_head, [1, 2, 2], shape);
+        assert!(
+            matches!(
+                err,
+                Error::ShapeMismatch {
+                    tensor: "scales",
+                    axis: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = refused(per_head, [1, 2, 1], [1, 4, 2, 48]);
+        assert!(
+            matches!(
+                err,
+                Error::ShapeMismatch {
+                    tensor: "data",
+                    axis: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
