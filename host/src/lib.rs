@@ -71,9 +71,9 @@ mod smoke;
 
 pub use attention::{
     AttentionElement, AttentionOptions, BackwardInputs, Device, E4M3_MAX, ForwardInto,
-    ForwardOutput, Fp8Descale, Fp8Quantize, Fp8QuantizedInto, Fp8Scaling, Gradients, GradientsInto,
-    OwnedTensor, Precision, Qkv, Real, Storage, Tensor, TensorMut, Varlen, hadamard_rotate,
-    hadamard_sign,
+    ForwardOutput, Fp8BlockDescale, Fp8Descale, Fp8Quantize, Fp8QuantizedInto, Fp8Scales,
+    Fp8Scaling, Gradients, GradientsInto, OwnedTensor, Precision, Qkv, Real, Storage, Tensor,
+    TensorMut, Varlen, hadamard_rotate, hadamard_sign,
 };
 pub use error::{Error, Result};
 /// FP8 e4m3, from the `float8` crate (the type cudarc and candle use).

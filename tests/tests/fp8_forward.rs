@@ -3,8 +3,8 @@
 
 use fa3::reference::{self, Precision};
 use fa3::{
-    AttentionOptions, Device, F8E4M3, ForwardInto, Fp8Descale, Fp8Quantize, Fp8QuantizedInto,
-    Fp8Scaling, Qkv, Real, Tensor, TensorMut, bf16,
+    AttentionOptions, Device, F8E4M3, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Quantize,
+    Fp8QuantizedInto, Fp8Scales, Fp8Scaling, Qkv, Real, Tensor, TensorMut, bf16,
 };
 use fa3_tests::materialized::{self, Problem};
 use fa3_tests::seeded_f32;
@@ -114,10 +114,10 @@ fn fp8_forward_dequantizes_per_batch_and_kv_head() {
 }
 
 /// `quantize_fp8_into` feeds the FP8 forward: per-head scales are its
-/// descale factors (heads_q = heads_kv), and Q and K rotated with one seed
-/// give the attention of the unrotated inputs, within e4m3's rounding.
-/// With different seeds for Q and K the scores are wrong, which the same
-/// measure sees.
+/// descale factors (heads_q = heads_kv), per-block scales its block
+/// factors, and Q and K rotated with one seed give the attention of the
+/// unrotated inputs, within e4m3's rounding. With different seeds for Q and
+/// K the scores are wrong, which the same measure sees.
 #[test]
 fn quantized_inputs_feed_the_fp8_forward() {
     let (batch, seqlen, heads, dim) = (2, 96, 2, 64);
@@ -143,10 +143,9 @@ fn quantized_inputs_feed_the_fp8_forward() {
         Precision::F64,
     )
     .unwrap();
-    let scaling = Fp8Scaling::PerHead;
-    let quantize = |x: &[bf16], seed: Option<u64>| {
+    let quantize = |x: &[bf16], scaling: Fp8Scaling, seed: Option<u64>| {
         let mut data = vec![F8E4M3::from_f32(f32::NAN); x.len()];
-        let mut scales = vec![f32::NAN; batch * heads];
+        let mut scales = vec![f32::NAN; scaling.scales_shape(shape).iter().product()];
         Device::cpu()
             .quantize_fp8_into(
                 Tensor::host(x, shape),
@@ -162,12 +161,37 @@ fn quantized_inputs_feed_the_fp8_forward() {
             .unwrap();
         (data, scales)
     };
-    let rmse_with = |q_seed, k_seed| {
-        let ((q8, sq), (k8, sk), (v8, sv)) = (
-            quantize(&q, q_seed),
-            quantize(&k, k_seed),
-            quantize(&v, None),
-        );
+    // Q in blocks of 32 queries, K and V of 40 keys (the last one shorter).
+    let (q_rows, k_rows) = (32, 40);
+    let rmse = |q_seed, k_seed, blocks: bool| {
+        let (q_scaling, k_scaling) = if blocks {
+            (
+                Fp8Scaling::PerBlock { rows: q_rows },
+                Fp8Scaling::PerBlock { rows: k_rows },
+            )
+        } else {
+            (Fp8Scaling::PerHead, Fp8Scaling::PerHead)
+        };
+        let (q8, sq) = quantize(&q, q_scaling, q_seed);
+        let (k8, sk) = quantize(&k, k_scaling, k_seed);
+        let (v8, sv) = quantize(&v, k_scaling, None);
+        let per_head = Fp8Descale {
+            q: &sq,
+            k: &sk,
+            v: &sv,
+        };
+        let per_block = Fp8BlockDescale {
+            q: &sq,
+            k: &sk,
+            v: &sv,
+            q_rows,
+            k_rows,
+        };
+        let scales: Fp8Scales<'_> = if blocks {
+            (&per_block).into()
+        } else {
+            (&per_head).into()
+        };
         let mut out = vec![bf16::from_f32(f32::NAN); q.len()];
         let mut lse = vec![f32::NAN; batch * heads * seqlen];
         Device::cpu()
@@ -177,11 +201,7 @@ fn quantized_inputs_feed_the_fp8_forward() {
                     k: Tensor::host(&k8, shape),
                     v: Tensor::host(&v8, shape),
                 },
-                &Fp8Descale {
-                    q: &sq,
-                    k: &sk,
-                    v: &sv,
-                },
+                scales,
                 ForwardInto {
                     out: TensorMut::host(&mut out, shape),
                     lse: TensorMut::host(&mut lse, [batch, heads, seqlen]),
@@ -199,15 +219,97 @@ fn quantized_inputs_feed_the_fp8_forward() {
     };
     // e4m3 keeps 3 mantissa bits (relative rounding error up to 2^-4): on
     // unit-normal inputs O's RMSE is about 1e-2 (`examples/fp8_accuracy.rs`).
-    for seeds in [(None, None), (Some(5), Some(5))] {
-        let rmse = rmse_with(seeds.0, seeds.1);
-        eprintln!("seeds {seeds:?}: RMSE of O {rmse:.2e}");
-        assert!(rmse < 3e-2, "{seeds:?}: RMSE {rmse:.2e}");
+    for blocks in [false, true] {
+        for seeds in [(None, None), (Some(5), Some(5))] {
+            let error = rmse(seeds.0, seeds.1, blocks);
+            eprintln!("blocks {blocks}, seeds {seeds:?}: RMSE of O {error:.2e}");
+            assert!(error < 3e-2, "blocks {blocks}, {seeds:?}: RMSE {error:.2e}");
+        }
     }
-    let mismatched = rmse_with(Some(5), Some(6));
+    let mismatched = rmse(Some(5), Some(6), true);
     eprintln!("Q and K rotated apart: RMSE of O {mismatched:.2e}");
     assert!(
         mismatched > 0.1,
         "Q and K rotated apart: RMSE {mismatched:.2e}"
+    );
+}
+
+/// Block factors with blocks as long as the sequences are the per-head
+/// factors (heads_q = heads_kv): both conventions give the same output
+/// bit for bit. Bad block factors are typed errors.
+#[test]
+fn block_factors_of_whole_sequences_are_per_head_factors() {
+    let (batch, seqlen, heads, dim) = (2, 9, 2, 16);
+    let shape = [batch, seqlen, heads, dim];
+    let x: Vec<F8E4M3> = seeded_f32(7, batch * seqlen * heads * dim)
+        .into_iter()
+        .map(|v| F8E4M3::from_f32(4.0 * v))
+        .collect();
+    let t = Tensor::host(&x, shape);
+    let qkv = Qkv { q: t, k: t, v: t };
+    let (f, g, h) = (
+        [0.5, 1.5, 2.0, 0.25],
+        [1.0, 0.75, 3.0, 2.0],
+        [2.0, 1.0, 0.5, 1.25],
+    );
+    let options = AttentionOptions::new().causal(true);
+    let run = |scales: Fp8Scales<'_>| {
+        let mut out = vec![bf16::from_f32(f32::NAN); x.len()];
+        let mut lse = vec![f32::NAN; batch * heads * seqlen];
+        Device::cpu()
+            .forward_fp8_into(
+                qkv,
+                scales,
+                ForwardInto {
+                    out: TensorMut::host(&mut out, shape),
+                    lse: TensorMut::host(&mut lse, [batch, heads, seqlen]),
+                },
+                &options,
+            )
+            .map(|()| (out, lse))
+    };
+    let per_head = run((&Fp8Descale {
+        q: &f,
+        k: &g,
+        v: &h,
+    })
+        .into())
+    .unwrap();
+    for rows in [seqlen, 100] {
+        let block = Fp8BlockDescale {
+            q: &f,
+            k: &g,
+            v: &h,
+            q_rows: rows,
+            k_rows: rows,
+        };
+        let per_block = run((&block).into()).unwrap();
+        assert_eq!(per_block.0, per_head.0, "rows {rows}");
+        assert_eq!(per_block.1, per_head.1, "rows {rows}");
+    }
+    // Two blocks of 5 and 4 rows need twice the factors.
+    let short = Fp8BlockDescale {
+        q: &f,
+        k: &g,
+        v: &h,
+        q_rows: 5,
+        k_rows: 5,
+    };
+    let err = run((&short).into()).unwrap_err();
+    assert!(
+        matches!(&err, fa3::Error::InvalidArgument { argument: "descale_q", problem } if problem.contains("ceil(9 / 5)")),
+        "{err}"
+    );
+    let zero = Fp8BlockDescale { k_rows: 0, ..short };
+    let err = run((&zero).into()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            fa3::Error::InvalidArgument {
+                argument: "descale.k_rows",
+                ..
+            }
+        ),
+        "{err}"
     );
 }

@@ -134,3 +134,47 @@ pub struct Fp8Descale<'a> {
     /// Factors of `v`.
     pub v: &'a [f32],
 }
+
+/// Block dequantization factors of the FP8 forward (the FA3 paper's block
+/// quantization; what [`Device::quantize_fp8_into`](crate::Device::quantize_fp8_into)
+/// writes with [`Fp8Scaling::PerBlock`](crate::Fp8Scaling::PerBlock)), row-major, on the
+/// host: `q`'s one per (batch, query head, block of `q_rows` queries),
+/// `k`'s and `v`'s one per (batch, kv head, block of `k_rows` keys); the
+/// last block of a sequence may be shorter. Scores are `softmax_scale ·
+/// s_q(i) · s_k(j) · q·k`, values `s_v(j) · v`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fp8BlockDescale<'a> {
+    /// Factors of `q`, `(batch, heads_q, ceil(seqlen_q / q_rows))`.
+    pub q: &'a [f32],
+    /// Factors of `k`, `(batch, heads_kv, ceil(seqlen_k / k_rows))`.
+    pub k: &'a [f32],
+    /// Factors of `v`, like `k`'s.
+    pub v: &'a [f32],
+    /// Queries per block of `q` (at least 1).
+    pub q_rows: usize,
+    /// Keys per block of `k` and `v` (at least 1).
+    pub k_rows: usize,
+}
+
+/// The dequantization factors [`Device::forward_fp8_into`](crate::Device::forward_fp8_into)
+/// takes: FA3's, per (batch, kv head), or per block. Made from a reference
+/// to either (`&Fp8Descale { .. }` or `&Fp8BlockDescale { .. }`).
+#[derive(Debug, Clone, Copy)]
+pub enum Fp8Scales<'a> {
+    /// FA3's convention ([`Fp8Descale`]).
+    PerKvHead(&'a Fp8Descale<'a>),
+    /// Block quantization ([`Fp8BlockDescale`]).
+    PerBlock(&'a Fp8BlockDescale<'a>),
+}
+
+impl<'a> From<&'a Fp8Descale<'a>> for Fp8Scales<'a> {
+    fn from(d: &'a Fp8Descale<'a>) -> Self {
+        Self::PerKvHead(d)
+    }
+}
+
+impl<'a> From<&'a Fp8BlockDescale<'a>> for Fp8Scales<'a> {
+    fn from(d: &'a Fp8BlockDescale<'a>) -> Self {
+        Self::PerBlock(d)
+    }
+}

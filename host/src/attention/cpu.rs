@@ -1,7 +1,7 @@
 //! The CPU reference backend: copies the checked views into packed vectors,
 //! runs the reference, and writes the results back into the views.
 
-use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
+use super::args::{BackwardInputs, ForwardInto, Fp8Scales, GradientsInto, Qkv};
 use super::device::Precision;
 use super::element::Real;
 use super::layout::Checked;
@@ -96,49 +96,89 @@ pub(crate) fn reserve<A>(p: &Problem, backward: bool) -> Result<()> {
 pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
 ) -> Result<[Vec<A>; 3]> {
     let [cq, ck, cv] = &checked.qkv;
     let mut q = read("q", &qkv.q, cq)?;
     let mut k = read("k", &qkv.k, ck)?;
     let mut v = read("v", &qkv.v, cv)?;
-    if let Some(descale) = descale {
+    if let Some(scales) = descale {
         let p = &checked.problem;
-        // Query head h uses the factor of its kv head.
+        let factor = |operand| move |b, pos, h| factor(scales, p, operand, (b, pos, h));
+        dequantize(&mut q, p, p.heads_q, p.head_dim, factor(Operand::Q), true);
+        dequantize(&mut k, p, p.heads_kv, p.head_dim, factor(Operand::K), false);
         dequantize(
-            &mut q,
+            &mut v,
             p,
-            p.heads_q,
-            p.head_dim,
-            descale.q,
-            |h| p.kv_head(h),
-            true,
+            p.heads_kv,
+            p.head_dim_v,
+            factor(Operand::V),
+            false,
         );
-        dequantize(&mut k, p, p.heads_kv, p.head_dim, descale.k, |g| g, false);
-        dequantize(&mut v, p, p.heads_kv, p.head_dim_v, descale.v, |g| g, false);
     }
     Ok([q, k, v])
 }
 
-/// Multiplies packed `[token, head, dim]` rows by their (batch, kv head)
-/// factor.
+/// Which input a dequantization factor belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operand {
+    Q,
+    K,
+    V,
+}
+
+/// The factor of `operand` at (batch, position in its sequence, head of
+/// its tensor), fixed-length problems: per (batch, kv head), query head h
+/// taking its kv head's (FA3), or per block of `rows` positions of one head.
+fn factor(
+    scales: Fp8Scales<'_>,
+    p: &Problem,
+    operand: Operand,
+    (b, pos, h): (usize, usize, usize),
+) -> f32 {
+    let pick = |q, k, v| match operand {
+        Operand::Q => q,
+        Operand::K => k,
+        Operand::V => v,
+    };
+    match scales {
+        Fp8Scales::PerKvHead(d) => {
+            let g = if operand == Operand::Q {
+                p.kv_head(h)
+            } else {
+                h
+            };
+            pick(d.q, d.k, d.v)[b * p.heads_kv + g]
+        }
+        Fp8Scales::PerBlock(d) => {
+            let (heads, rows, seqlen) = if operand == Operand::Q {
+                (p.heads_q, d.q_rows, p.seqlens.q_tokens(b).len())
+            } else {
+                (p.heads_kv, d.k_rows, p.seqlens.k_tokens(b).len())
+            };
+            pick(d.q, d.k, d.v)[(b * heads + h) * seqlen.div_ceil(rows) + pos / rows]
+        }
+    }
+}
+
+/// Multiplies packed `[token, head, dim]` rows by `factor(batch, position,
+/// head)`.
 fn dequantize<A: Acc>(
     packed: &mut [A],
     p: &Problem,
     heads: usize,
     dim: usize,
-    factors: &[f32],
-    kv_head: impl Fn(usize) -> usize,
+    factor: impl Fn(usize, usize, usize) -> f32,
     queries: bool,
 ) {
     for (row, values) in packed.chunks_exact_mut(dim).enumerate() {
         let (token, h) = (row / heads, row % heads);
-        let (b, _) = if queries {
+        let (b, pos) = if queries {
             p.seqlens.locate_q(token)
         } else {
             p.seqlens.locate_k(token)
         };
-        let factor = A::of(factors[b * p.heads_kv + kv_head(h)]);
+        let factor = A::of(factor(b, pos, h));
         for x in values {
             *x = *x * factor;
         }
@@ -149,7 +189,7 @@ fn dequantize<A: Acc>(
 pub(crate) fn forward_rows<T: Real, A: Acc, const R: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
 ) -> Result<ForwardRows<A>> {
     reserve::<A>(&checked.problem, false)?;
     let [q, k, v] = packed_qkv::<T, A, R>(checked, qkv, descale)?;
@@ -161,7 +201,7 @@ pub(crate) fn forward_into<T: Real, O: Real, const R: usize, const L: usize>(
     precision: Precision,
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
     into: ForwardInto<'_, O, R, L>,
     outputs: &CheckedOutputs<R, L>,
     lse_layout: LseLayout,
@@ -179,7 +219,7 @@ pub(crate) fn forward_into<T: Real, O: Real, const R: usize, const L: usize>(
 fn forward_into_in<A: Acc, T: Real, O: Real, const R: usize, const L: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
     mut into: ForwardInto<'_, O, R, L>,
     outputs: &CheckedOutputs<R, L>,
     lse_layout: LseLayout,

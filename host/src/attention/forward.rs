@@ -1,7 +1,7 @@
 //! The forward entry points of [`Device`]: fixed length, variable length,
 //! FP8.
 
-use super::args::{ForwardInto, Fp8Descale, Qkv, Varlen};
+use super::args::{ForwardInto, Fp8Scales, Qkv, Varlen};
 use super::cpu::{self, LseLayout};
 use super::device::{Backend, Device, fixed_seqlens};
 use super::element::AttentionElement;
@@ -208,8 +208,9 @@ impl Device {
     }
 
     /// FP8 (e4m3) forward: `q`, `k`, `v` in [`F8E4M3`], `out` in `bf16`,
-    /// shapes as in [`Self::forward_into`]. Each (batch, kv head) has its
-    /// dequantization factors ([`Fp8Descale`]).
+    /// shapes as in [`Self::forward_into`], with dequantization factors per
+    /// (batch, kv head) (FA3's, [`Fp8Descale`](crate::Fp8Descale)) or per
+    /// block ([`Fp8BlockDescale`](crate::Fp8BlockDescale)).
     ///
     /// ```
     /// use fa3::{AttentionOptions, Device, F8E4M3, Fp8Descale, ForwardInto, Qkv, Tensor, TensorMut, bf16};
@@ -229,10 +230,10 @@ impl Device {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn forward_fp8_into(
+    pub fn forward_fp8_into<'d>(
         &self,
         qkv: Qkv<'_, F8E4M3, 4>,
-        descale: &Fp8Descale<'_>,
+        descale: impl Into<Fp8Scales<'d>>,
         into: ForwardInto<'_, bf16, 4, 3>,
         options: &AttentionOptions,
     ) -> Result<()> {
@@ -243,6 +244,7 @@ impl Device {
             options,
             fixed_seqlens,
         )?;
+        let descale = descale.into();
         validate::descale(descale, &checked.problem)?;
         let Some(outputs) = outputs.filter(|_| checked.problem.seqlens.total_q() > 0) else {
             return Ok(());

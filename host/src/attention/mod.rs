@@ -27,7 +27,9 @@ mod tensor;
 mod validate;
 mod varlen;
 
-pub use args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv, Varlen};
+pub use args::{
+    BackwardInputs, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Scales, GradientsInto, Qkv, Varlen,
+};
 pub use device::{Device, Precision};
 pub use element::{AttentionElement, Real};
 pub use fp8::{

@@ -4,7 +4,7 @@
 //! then the sequences. Every entry point and backend goes through here.
 
 use super::alias::{Region, Regions};
-use super::args::{BackwardInputs, ForwardInto, Fp8Descale, GradientsInto, Qkv};
+use super::args::{BackwardInputs, ForwardInto, Fp8Scales, GradientsInto, Qkv};
 use super::fp8::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
 use super::layout::{Checked, Layout};
 use super::options::{AttentionOptions, ScoreParams};
@@ -244,24 +244,65 @@ fn problem<const R: usize>(dims: &impl Dims<R>, seqlens: Seqlens, params: ScoreP
     }
 }
 
-/// Checks the FP8 dequantization factors: `batch · heads_kv` finite
-/// positive values each.
-pub(crate) fn descale(descale: &Fp8Descale<'_>, problem: &Problem) -> Result<()> {
-    let len = problem.seqlens.batch().checked_mul(problem.heads_kv);
-    for (argument, factors) in [
-        ("descale_q", descale.q),
-        ("descale_k", descale.k),
-        ("descale_v", descale.v),
+/// Checks the FP8 dequantization factors: per (batch, kv head) `batch ·
+/// heads_kv` each, per block `batch · heads · blocks` (blocks of at least
+/// one row); all finite and positive.
+pub(crate) fn descale(scales: Fp8Scales<'_>, problem: &Problem) -> Result<()> {
+    let batch = problem.seqlens.batch();
+    // Fixed-length problems: every sequence has the first one's lengths.
+    let (seqlen_q, seqlen_k) = if batch == 0 {
+        (0, 0)
+    } else {
+        (
+            problem.seqlens.q_tokens(0).len(),
+            problem.seqlens.k_tokens(0).len(),
+        )
+    };
+    let (q, k, v, q_len, kv_len) = match scales {
+        Fp8Scales::PerKvHead(d) => {
+            let len = batch.checked_mul(problem.heads_kv);
+            (d.q, d.k, d.v, len, len)
+        }
+        Fp8Scales::PerBlock(d) => {
+            for (argument, rows) in [("descale.q_rows", d.q_rows), ("descale.k_rows", d.k_rows)] {
+                if rows == 0 {
+                    return Err(Error::InvalidArgument {
+                        argument,
+                        problem: "0; accepted: blocks of at least one row".into(),
+                    });
+                }
+            }
+            let len = |heads: usize, seqlen: usize, rows: usize| {
+                batch.checked_mul(heads)?.checked_mul(seqlen.div_ceil(rows))
+            };
+            (
+                d.q,
+                d.k,
+                d.v,
+                len(problem.heads_q, seqlen_q, d.q_rows),
+                len(problem.heads_kv, seqlen_k, d.k_rows),
+            )
+        }
+    };
+    let accepted = match scales {
+        Fp8Scales::PerKvHead(_) => format!(
+            "one per (batch, kv head), batch {batch} × heads_kv {}",
+            problem.heads_kv
+        ),
+        Fp8Scales::PerBlock(d) => format!(
+            "one per (batch, head, block): q {batch} × {} × ceil({seqlen_q} / {}), k and v {batch} × {} × ceil({seqlen_k} / {})",
+            problem.heads_q, d.q_rows, problem.heads_kv, d.k_rows
+        ),
+    };
+    for (argument, factors, expected) in [
+        ("descale_q", q, q_len),
+        ("descale_k", k, kv_len),
+        ("descale_v", v, kv_len),
     ] {
-        if Some(factors.len()) != len {
+        if Some(factors.len()) != expected {
             return Err(Error::InvalidArgument {
                 argument,
-                problem: format!(
-                    "{} factors; accepted: one per (batch, kv head), batch {} × heads_kv {}",
-                    factors.len(),
-                    problem.seqlens.batch(),
-                    problem.heads_kv
-                ),
+                problem: format!("{} factors; accepted: {accepted}", factors.len()),
             });
         }
         if let Some(bad) = factors.iter().find(|x| !(x.is_finite() && **x > 0.0)) {

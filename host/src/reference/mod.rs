@@ -50,7 +50,7 @@ pub(crate) mod scores;
 pub(crate) mod seqlen;
 
 use crate::attention::{
-    AttentionElement, Checked, CheckedForward, FixedDims, Fp8Descale, LseLayout, PackedDims, Qkv,
+    AttentionElement, Checked, CheckedForward, FixedDims, Fp8Scales, LseLayout, PackedDims, Qkv,
     Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read, reserve,
     validate_descale, validate_forward, validate_reference_backward, varlen_seqlens,
 };
@@ -111,7 +111,7 @@ fn widen<A: Acc>(values: Vec<A>) -> Vec<f64> {
 fn forward_in<A: Acc, T: Real, const R: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
     layout: LseLayout,
 ) -> Result<Forward> {
     let rows = forward_rows::<T, A, R>(checked, qkv, descale)?;
@@ -124,7 +124,7 @@ fn forward_in<A: Acc, T: Real, const R: usize>(
 fn forward_any<T: Real, const R: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
-    descale: Option<&Fp8Descale<'_>>,
+    descale: Option<Fp8Scales<'_>>,
     layout: LseLayout,
     precision: Precision,
 ) -> Result<Forward> {
@@ -163,10 +163,11 @@ pub fn forward_varlen<T: Real>(
 }
 
 /// The exact forward of FP8 `q`, `k`, `v`: each value dequantized exactly
-/// (`x · descale` of its (batch, kv head)) before the attention.
-pub fn forward_fp8(
+/// (`x · descale` of its (batch, kv head), or of its block) before the
+/// attention.
+pub fn forward_fp8<'d>(
     qkv: Qkv<'_, F8E4M3, 4>,
-    descale: &Fp8Descale<'_>,
+    descale: impl Into<Fp8Scales<'d>>,
     options: &AttentionOptions,
     precision: Precision,
 ) -> Result<Forward> {
@@ -177,6 +178,7 @@ pub fn forward_fp8(
         options,
         |d| Ok(d.seqlens()),
     )?;
+    let descale = descale.into();
     validate_descale(descale, &checked.problem)?;
     forward_any(
         &checked,
