@@ -4,6 +4,7 @@
 //! are rounded on their way out (`crate::epilogue::Store16`).
 
 use crate::arch::elem::{Bf16, F16, KMajor, MnMajor};
+use crate::arch::fragment::{unpack_bf16x2, unpack_f16x2};
 use crate::arch::mma_elem::MmaElem;
 use crate::arch::smem::SmemDesc;
 use crate::arch::thread::Warpgroup;
@@ -40,17 +41,25 @@ pub(crate) trait HalfElem: MmaElem<KMajor> + MmaElem<MnMajor> + Store16 {
     }
     /// Columns `16 kb ..` of S, rounded, as the A operand of P·V.
     fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self>;
+    /// A pair of values packed in one word, widened exactly (low half
+    /// first): how the backward's preprocess and the FP8 quantizer read
+    /// 16-bit inputs.
+    fn unpack2(w: u32) -> (f32, f32);
 }
 
 macro_rules! half_elem {
-    ($elem:ty, $to_a:ident) => {
+    ($elem:ty, $to_a:ident, $unpack:ident) => {
         impl HalfElem for $elem {
             #[inline(always)]
             fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self> {
                 s.$to_a(kb)
             }
+            #[inline(always)]
+            fn unpack2(w: u32) -> (f32, f32) {
+                $unpack(w)
+            }
         }
     };
 }
-half_elem!(Bf16, to_a_bf16);
-half_elem!(F16, to_a_f16);
+half_elem!(Bf16, to_a_bf16, unpack_bf16x2);
+half_elem!(F16, to_a_f16, unpack_f16x2);

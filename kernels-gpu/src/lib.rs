@@ -34,6 +34,7 @@ extern crate std;
 
 pub mod abi;
 pub mod attn;
+pub mod fp8;
 pub mod layout;
 
 #[cfg(target_arch = "nvptx64")]

@@ -7,8 +7,9 @@
 //! over its group (1 for a group of zeros): `data · scale` is `x` within
 //! e4m3's rounding (3 mantissa bits), and the group's largest magnitude
 //! lands on e4m3's largest finite value. The scales are what the FP8
-//! forward calls descale factors. A non-finite input makes its group's
-//! scale non-finite (nothing checks the values).
+//! forward calls descale factors. Nothing checks the values: an infinite
+//! input makes its group's scale infinite, and a NaN stays NaN in the
+//! data without entering the maximum.
 //!
 //! Incoherent processing multiplies every row of `head_dim` values by
 //! `M = diag(s) · H / √d`, `H` the d x d Walsh–Hadamard matrix (Sylvester
@@ -23,9 +24,10 @@
 use super::cpu::{read, write};
 use super::device::{Backend, Device};
 use super::element::AttentionElement;
+use super::gpu_fp8;
 use super::tensor::{Tensor, TensorMut};
 use super::validate::{self, CheckedQuantize};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use float8::F8E4M3;
 
 /// e4m3's largest finite magnitude.
@@ -121,8 +123,9 @@ pub struct Fp8QuantizedInto<'a> {
 }
 
 /// The sign of column `column` in incoherent processing with `seed`: +1
-/// or −1, bit 63 of SplitMix64's output for counter `column + 1`, a
-/// stateless hash, so each column (each GPU thread) computes its own.
+/// or −1, bit 63 of SplitMix64's output for counter `column + 1`: a
+/// stateless hash, so each column (each GPU thread) computes its own (the
+/// kernel calls this same function).
 ///
 /// ```
 /// use fa3::hadamard_sign;
@@ -130,16 +133,8 @@ pub struct Fp8QuantizedInto<'a> {
 /// assert!(signs.iter().all(|s| s.abs() == 1.0));
 /// assert_eq!(signs, (0..8).map(|j| hadamard_sign(7, j)).collect::<Vec<_>>());
 /// ```
-pub fn hadamard_sign(seed: u64, column: usize) -> f32 {
-    let mut z = seed.wrapping_add(
-        (column as u64)
-            .wrapping_add(1)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    if z >> 63 == 0 { 1.0 } else { -1.0 }
+pub fn hadamard_sign(seed: u64, column: u32) -> f32 {
+    fa3_kernels::fp8::hadamard_sign(seed, column)
 }
 
 /// `row · M` in place: incoherent processing of one row of `head_dim`
@@ -159,7 +154,7 @@ pub fn hadamard_sign(seed: u64, column: usize) -> f32 {
 /// ```
 pub fn hadamard_rotate(row: &mut [f64], seed: u64) {
     for (j, x) in row.iter_mut().enumerate() {
-        *x *= f64::from(hadamard_sign(seed, j));
+        *x *= f64::from(hadamard_sign(seed, j as u32));
     }
     let mut half = 1;
     while half < row.len() {
@@ -177,10 +172,13 @@ pub fn hadamard_rotate(row: &mut [f64], seed: u64) {
 
 impl Device {
     /// FP8 quantization of `x` `(batch, seqlen, heads, head_dim)` in bf16
-    /// or f16 into e4m3 `data` and f32 `scales` (module `fp8` of the
-    /// crate's docs: `data · scale ≈ x`, the scales one per
-    /// [`Fp8Scaling`] group), with incoherent processing when `options`
-    /// has a seed (head_dim must then be a power of two).
+    /// or f16 into e4m3 `data` and f32 `scales` (`data · scale ≈ x`, one
+    /// scale per [`Fp8Scaling`] group), with incoherent processing when
+    /// `options` has a seed (head_dim must then be a power of two). On a
+    /// GPU: head_dim a power of two from 8 to 256, `x` and `data` by the
+    /// alignment rules of [`Tensor`] (16-byte aligned start and strides),
+    /// the rotation in f32 (the CPU's is in f64, so an element may round to
+    /// the neighbouring e4m3 value).
     ///
     /// ```
     /// use fa3::{bf16, Device, F8E4M3, Fp8QuantizedInto, Fp8Quantize, Fp8Scaling, Tensor, TensorMut};
@@ -212,9 +210,7 @@ impl Device {
         let checked = validate::quantize(self.target(), &x, &into, options)?;
         match self.backend {
             Backend::Cpu(_) => quantize_on_cpu(&x, &mut into, options, &checked),
-            Backend::Gpu(_) => Err(Error::Unsupported {
-                feature: "GPU FP8 quantization",
-            }),
+            Backend::Gpu(ref gpu) => gpu_fp8::quantize(gpu, &x, &mut into, options, &checked),
         }
     }
 }
@@ -264,6 +260,7 @@ fn quantize_on_cpu<T: AttentionElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use half::bf16;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 

@@ -17,6 +17,7 @@ mod forward;
 mod fp8;
 mod gpu_backward;
 pub(crate) mod gpu_forward;
+mod gpu_fp8;
 mod layout;
 mod options;
 mod owned;

@@ -349,14 +349,16 @@ pub(crate) fn quantize<T>(
         });
     }
     let mut v = Validator::without_dims(target);
-    let checked_x = v.input("x", x, None, false)?;
+    // On a GPU x and data follow the tensor rules of q/k/v and out (16-byte
+    // aligned start and strides): the kernel moves 16 and 8 bytes at once.
+    let checked_x = v.input("x", x, None, true)?;
     let data_shape = [
         axis("batch", batch, "x"),
         axis("seqlen", seqlen, "x"),
         axis("heads", heads, "x"),
         axis("head_dim", head_dim, "x"),
     ];
-    let data = v.output("data", &into.data, data_shape, false)?;
+    let data = v.output("data", &into.data, data_shape, true)?;
     let [sb, sh, sn] = options.scaling.scales_shape(shape);
     let scales_shape = [
         axis("batch or 1", sb, "options.scaling"),

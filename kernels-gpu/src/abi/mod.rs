@@ -7,6 +7,7 @@
 //! builder uses to patch `.maxntid`/`.minnctapersm` into the PTX.
 
 pub mod bwd;
+pub mod fp8;
 pub mod fwd;
 mod kernel;
 mod ptr;

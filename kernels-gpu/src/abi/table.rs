@@ -5,6 +5,7 @@
 //! blocks/SM] => device body;` (see `kernel_table!`).
 
 use super::bwd::{BwdConvertParams, BwdPreParams};
+use super::fp8::Fp8QuantizeParams;
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
 use super::selftest::{BulkAddParams, ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
@@ -28,7 +29,7 @@ unsafe impl KernelParams for SmokeParams {}
 #[cfg(target_arch = "nvptx64")]
 use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
-    bwd,
+    bwd, fp8,
     selftest::{
         bulk_add, chain,
         gemm::{self, BK, BMn},
@@ -74,6 +75,11 @@ kernel_table! {
     /// Backward: f32 partials (dQ; GQA's dK, dV) to 16-bit gradients.
     BwdConvertBf16: fa3_bwd_convert_bf16(BwdConvertParams) [128, 1] => bwd::convert::run::<Bf16>;
     BwdConvertF16: fa3_bwd_convert_f16(BwdConvertParams) [128, 1] => bwd::convert::run::<F16>;
+
+    /// FP8 quantization (`fa3::Device::quantize_fp8_into`): group maxima,
+    /// then scales and e4m3 data, in two launches.
+    Fp8QuantizeBf16: fa3_fp8_quantize_bf16(Fp8QuantizeParams) [256, 1] => fp8::quantize::run::<Bf16>;
+    Fp8QuantizeF16: fa3_fp8_quantize_f16(Fp8QuantizeParams) [256, 1] => fp8::quantize::run::<F16>;
 
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.

@@ -56,20 +56,33 @@ pub fn quad_transpose(mut x: [u32; 4], q: u32) -> [u32; 4] {
 /// its group's sum.
 #[inline(always)]
 pub fn lane_group_sum(value: f32, lanes: u32) -> f32 {
+    lane_group_reduce(value, lanes, |a, b| a + b)
+}
+
+/// The maximum of `value` over the whole warp: every lane gets it.
+#[inline(always)]
+pub fn warp_max(value: f32) -> f32 {
+    lane_group_reduce(value, 32, f32::max)
+}
+
+/// `value` reduced by `op` over each aligned group of `lanes` lanes.
+#[inline(always)]
+fn lane_group_reduce(value: f32, lanes: u32, op: impl Fn(f32, f32) -> f32) -> f32 {
     // Five steps, each taken or not: straight-line code (a loop over the
     // masks put arrays of the callers in local memory).
-    let step = |sum: f32, mask: u32| {
+    let step = |x: f32, mask: u32| {
         if mask < lanes {
-            sum + shfl_xor(sum, mask)
+            op(x, shfl_xor(x, mask))
         } else {
-            sum
+            x
         }
     };
     step(step(step(step(step(value, 16), 8), 4), 2), 1)
 }
 
+/// Lane `lane ^ mask`'s `value`; every lane of the warp must execute it.
 #[inline(always)]
-fn shfl_xor(value: f32, mask: u32) -> f32 {
+pub fn shfl_xor(value: f32, mask: u32) -> f32 {
     // SAFETY: a full-warp butterfly shuffle; every lane executes it.
     unsafe { intrinsics::shfl_bfly_f32(u32::MAX, value, mask, 0x1f) }
 }
@@ -94,6 +107,27 @@ pub fn pack_f16x2(lo: f32, hi: f32) -> u32 {
         asm!("cvt.rn.f16x2.f32 {o}, {h}, {l};", o = out(reg32) out, h = in(reg32) hi, l = in(reg32) lo)
     }
     out
+}
+
+/// Four f32 rounded to e4m3 (nearest even, saturated to ±448) in one
+/// word, `x[0]` in the lowest byte.
+#[inline(always)]
+pub fn pack_e4m3x4(x: [f32; 4]) -> u32 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: conversions; cvt puts its first source in the high byte of
+    // the pair.
+    unsafe {
+        asm!(
+            "{{ .reg .b16 l, h; cvt.rn.satfinite.e4m3x2.f32 l, {b}, {a}; cvt.rn.satfinite.e4m3x2.f32 h, {d}, {c}; cvt.u32.u16 {lo}, l; cvt.u32.u16 {hi}, h; }}",
+            a = in(reg32) x[0],
+            b = in(reg32) x[1],
+            c = in(reg32) x[2],
+            d = in(reg32) x[3],
+            lo = out(reg32) lo,
+            hi = out(reg32) hi,
+        )
+    }
+    lo | (hi << 16)
 }
 
 /// The two bf16 of a register as f32 (`lo` half first): bf16 is the upper

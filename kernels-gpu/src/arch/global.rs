@@ -25,6 +25,42 @@ pub unsafe fn fetch_add_gpu(counter: GlobalPtr<u32>, value: u32) -> u32 {
     old
 }
 
+/// Raises the `u32` at `address` to at least `value`: a relaxed,
+/// GPU-scope reduction (`red`, no result returned).
+///
+/// # Safety
+/// `address` is a live, 4-byte aligned global address that other threads
+/// access only atomically while this runs.
+#[inline(always)]
+pub unsafe fn reduce_max_u32_gpu(address: u64, value: u32) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "red.relaxed.gpu.global.max.u32 [{a}], {v};",
+            a = in(reg64) address,
+            v = in(reg32) value,
+        )
+    }
+}
+
+/// Stores 8 bytes at `address` with one `st.global.v2` (`words[0]` at the
+/// lowest address).
+///
+/// # Safety
+/// `address` is an 8-byte aligned global address this thread may write.
+#[inline(always)]
+pub unsafe fn store_8_bytes(address: u64, words: [u32; 2]) {
+    // SAFETY: per the contract.
+    unsafe {
+        asm!(
+            "st.global.v2.b32 [{a}], {{{w0}, {w1}}};",
+            a = in(reg64) address,
+            w0 = in(reg32) words[0],
+            w1 = in(reg32) words[1],
+        )
+    }
+}
+
 /// Stores 16 bytes at `address` with one `st.global.v4` (`words[0]` at the
 /// lowest address).
 ///

@@ -32,7 +32,6 @@ mod walk;
 use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;
 use crate::arch::elem::MnMajor;
-use crate::arch::fragment::{unpack_bf16x2, unpack_f16x2};
 use crate::arch::mma_elem::MmaElemTransA;
 use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
@@ -49,25 +48,13 @@ use crate::attn::tiles::{
 use crate::half::HalfElem;
 use crate::sched::{TileFeed, Tiles};
 
-/// bf16 or f16 in the backward: the forward's GEMMs, dQ's transposed-A
-/// GEMM, and 16-bit pairs widened exactly (the preprocess reads O, dO).
-pub(crate) trait BwdElem: HalfElem + MmaElemTransA<MnMajor> {
-    fn unpack2(w: u32) -> (f32, f32);
-}
+/// bf16 or f16 in the backward: the forward's GEMMs and dQ's
+/// transposed-A GEMM.
+pub(crate) trait BwdElem: HalfElem + MmaElemTransA<MnMajor> {}
 
-impl BwdElem for crate::arch::elem::Bf16 {
-    #[inline(always)]
-    fn unpack2(w: u32) -> (f32, f32) {
-        unpack_bf16x2(w)
-    }
-}
+impl BwdElem for crate::arch::elem::Bf16 {}
 
-impl BwdElem for crate::arch::elem::F16 {
-    #[inline(always)]
-    fn unpack2(w: u32) -> (f32, f32) {
-        unpack_f16x2(w)
-    }
-}
+impl BwdElem for crate::arch::elem::F16 {}
 
 /// One tile: a key block of one head and batch, and the query blocks that
 /// see it.
