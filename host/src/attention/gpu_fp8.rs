@@ -57,7 +57,7 @@ pub(super) fn quantize<T: AttentionElement>(
         .ok_or(Error::Unsupported {
             feature: "GPU FP8 quantization with 2^31 or more chunks per head",
         })?;
-    // SAFETY: every word is cleared by the allocation (zero-filled).
+    // Zero-filled: pass 0 only raises the words.
     let mut amax = gpu.alloc::<u32>(scales_len)?;
     // Along an axis of length 1 every group is at 0 (and the kernel's
     // writer test relies on those strides being 0).
