@@ -3,10 +3,10 @@
 //!
 //! Which element each register holds is in `crate::layout::fragment`.
 
-use super::elem::{Bf16, F16};
+use super::elem::{Bf16, E4m3, F16};
 use super::intrinsics;
 use super::wgmma::{Accumulator, FragA};
-use crate::layout::fragment::accumulator_to_a_k16;
+use crate::layout::fragment::{accumulator_to_a_k16, accumulator_to_a_k32};
 use core::arch::asm;
 
 /// `value` combined over the 4 lanes of the calling quad (the lanes holding
@@ -166,6 +166,18 @@ impl<const R: usize> Accumulator<R> {
     #[inline(always)]
     pub fn to_a_f16(&self, kb: u32) -> FragA<F16> {
         FragA::new(self.pack(kb, pack_f16x2))
+    }
+
+    /// Columns `32 kb .. 32 kb + 32` of this accumulator, rounded to e4m3
+    /// (saturated), as the k32 A operand of the next GEMM: the thread's own
+    /// registers, with the keys in the order `fp8_key_of_k` gives, which
+    /// the B operand's rows must follow (`layout::fragment`).
+    #[inline(always)]
+    pub fn to_a_e4m3(&self, kb: u32) -> FragA<E4m3> {
+        FragA::new(core::array::from_fn(|reg| {
+            let [a, b, c, d] = accumulator_to_a_k32(kb, reg as u32);
+            pack_e4m3x4([a, b, c, d].map(|i| self.regs[i as usize]))
+        }))
     }
 
     #[inline(always)]

@@ -54,6 +54,33 @@ pub const fn accumulator_to_a_k16(kb: u32, reg: u32) -> (u32, u32) {
     (first, first + 1)
 }
 
+/// Accumulator registers that become the four bytes (lowest first) of
+/// A-operand register `reg` of k32 block `kb` (e4m3 P feeding O += P·V):
+/// the thread's own registers, no shuffle. The columns do not stay in
+/// place: byte `b` of register `reg` sits at k column `a_col + b`
+/// ([`a_operand_k32`]) but holds accumulator column [`fp8_key_of_k`] of
+/// it, so V's keys must reach shared memory in that order (V's transpose
+/// writes key `fp8_key_of_k(k)` of each 32-key block at k position `k`).
+pub const fn accumulator_to_a_k32(kb: u32, reg: u32) -> [u32; 4] {
+    // Row half `reg % 2` (registers 4j + 2h, 4j + 2h + 1), column half
+    // `reg / 2` (8-column groups j = 4 kb + 2 (reg / 2), and j + 1).
+    let (h, j) = (reg % 2, 4 * kb + 2 * (reg / 2));
+    [
+        4 * j + 2 * h,
+        4 * j + 2 * h + 1,
+        4 * (j + 1) + 2 * h,
+        4 * (j + 1) + 2 * h + 1,
+    ]
+}
+
+/// The key (column of P within its 32-key block) that k position `k`
+/// (0..32) of the e4m3 A operand holds when P is packed by
+/// [`accumulator_to_a_k32`]: one permutation for every thread and row.
+pub const fn fp8_key_of_k(k: u32) -> u32 {
+    let (half, quad, byte) = (k / 16, (k % 16) / 4, k % 4);
+    16 * half + 2 * quad + byte % 2 + 8 * (byte / 2)
+}
+
 /// Bytes of one fragment-order block: a 64 x 64 f32 accumulator block (32
 /// registers per thread of a warpgroup) stored as each thread holds it, so
 /// a warpgroup writes and reads it with conflict-free, coalesced 16-byte
@@ -151,6 +178,35 @@ mod tests {
                     let (ar, ac) = a_operand_k16(t, reg);
                     assert_eq!(accumulator(t, lo), (ar, 16 * kb + ac));
                     assert_eq!(accumulator(t, hi), (ar, 16 * kb + ac + 1));
+                }
+            }
+        }
+    }
+
+    /// Packing an accumulator as the e4m3 A operand needs no shuffle: each
+    /// byte is the thread's own register, same row, and the key it holds
+    /// depends only on its k position (`fp8_key_of_k`, a bijection of each
+    /// 32-key block).
+    #[test]
+    fn fp8_packing_is_in_thread_with_one_key_order() {
+        let mut seen = [false; 32];
+        for k in 0..32 {
+            let key = fp8_key_of_k(k);
+            assert!(key < 32 && !seen[key as usize], "k {k} -> key {key}");
+            seen[key as usize] = true;
+        }
+        for t in 0..128 {
+            for kb in 0..4 {
+                for reg in 0..4 {
+                    let (row, col) = a_operand_k32(t, reg);
+                    for (b, acc) in accumulator_to_a_k32(kb, reg).into_iter().enumerate() {
+                        let key = 32 * kb + fp8_key_of_k(col + b as u32);
+                        assert_eq!(
+                            accumulator(t, acc),
+                            (row, key),
+                            "t {t} kb {kb} reg {reg} byte {b}"
+                        );
+                    }
                 }
             }
         }
