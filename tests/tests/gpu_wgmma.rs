@@ -4,7 +4,7 @@
 
 use fa3::Gpu;
 use fa3::diagnostics::{
-    BMajor, GEMM_CASES, GemmCase, GemmElement, GemmInput, gemm_chain, wgmma_gemm,
+    BMajor, GEMM_CASES, GemmCase, GemmElement, GemmInput, gemm_chain, gemm_chain_e4m3, wgmma_gemm,
 };
 use fa3_tests::random_grid;
 use float8::F8E4M3;
@@ -104,6 +104,44 @@ fn attention_gemm_chain_keeps_p_in_registers() {
                 err <= 1e-6 * scale.max(1.0),
                 "O[{i}][{c}] = {} vs {want}",
                 got.o[i * 64 + c]
+            );
+        }
+    }
+}
+
+/// The FP8 chain: P = e4m3(S) packed from the thread's own registers, with
+/// V transposed in the packing's key order, gives e4m3(S)·V. A wrong key
+/// order or packing sums P against the wrong values of V.
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_gemm_chain_packs_p_in_registers() {
+    let gpu = Gpu::new(0).expect("a Hopper GPU");
+    // Multiples of 0.25 in [-1, 1] are e4m3 values, and S = Q·Kᵀ is exact
+    // in f32; P = e4m3(S) is rounded as the kernel rounds (nearest even).
+    let (q, k, v) = (
+        random_grid(64 * 128, 0.25, 1.0),
+        random_grid(128 * 128, 0.25, 1.0),
+        random_grid(128 * 128, 0.25, 1.0),
+    );
+    let e4 = |x: &[f32]| x.iter().map(|&v| F8E4M3::from_f32(v)).collect::<Vec<_>>();
+    let got = gemm_chain_e4m3(&gpu, &e4(&q), &e4(&k), &e4(&v)).expect("chain runs");
+    for i in 0..64 {
+        let p: Vec<f64> = (0..128)
+            .map(|j| {
+                let s: f32 = (0..128).map(|x| q[i * 128 + x] * k[j * 128 + x]).sum();
+                f64::from(F8E4M3::from_f32(s).to_f32())
+            })
+            .collect();
+        for c in 0..128 {
+            let terms = p
+                .iter()
+                .enumerate()
+                .map(|(j, pj)| pj * f64::from(v[j * 128 + c]));
+            let (want, scale) = terms.fold((0.0, 0.0), |(w, s), t| (w + t, s + t.abs()));
+            let got = f64::from(got[i * 128 + c]);
+            assert!(
+                (got - want).abs() <= 1e-5 * scale + 1e-6,
+                "O[{i}][{c}]: {got} against {want}"
             );
         }
     }

@@ -1,11 +1,15 @@
 //! The attention GEMM chain on one block: S = Q·Kᵀ, row max/sum of S,
-//! P = bf16(S) in registers, O = P·V.
+//! P = bf16(S) in registers, O = P·V; and its FP8 form (P = e4m3(S)).
 
 use super::check_len;
 use crate::error::Result;
 use crate::gpu::{Gpu, LaunchShape, TmaView};
-use fa3_kernels::abi::selftest::{CHAIN_SMEM_BYTES, ChainParams};
-use fa3_kernels::abi::{Kernel, SelftestChain};
+use fa3_kernels::abi::selftest::{
+    CHAIN_E4M3_SMEM_BYTES, CHAIN_SMEM_BYTES, ChainE4m3Params, ChainParams,
+};
+use fa3_kernels::abi::{Kernel, SelftestChain, SelftestChainE4m3};
+use fa3_kernels::layout::fragment::fp8_key_of_k;
+use float8::F8E4M3;
 use half::bf16;
 
 /// What the chain computed.
@@ -73,4 +77,60 @@ pub fn gemm_chain(gpu: &Gpu, q: &[bf16], k: &[bf16], v: &[bf16]) -> Result<Chain
         row_max: gpu.download(&row_max)?,
         row_sum: gpu.download(&row_sum)?,
     })
+}
+
+/// Runs the FP8 chain: Q (64 x 128), K (128 x 128) and V (128 keys x 128
+/// head dims), row-major e4m3; returns O = e4m3(Q·Kᵀ)·V, 64 x 128,
+/// row-major. V goes to the kernel transposed, each 32-key block in the
+/// order the kernel's packing of P needs (`fp8_key_of_k`).
+pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> Result<Vec<f32>> {
+    check_len("q", q.len(), 64 * 128)?;
+    check_len("k", k.len(), 128 * 128)?;
+    check_len("v", v.len(), 128 * 128)?;
+    // vt[d][32 b + i] = v[32 b + fp8_key_of_k(i)][d]
+    let vt: Vec<F8E4M3> = (0..128 * 128)
+        .map(|e| {
+            let (d, pos) = (e / 128, e % 128);
+            let key = 32 * (pos / 32) + fp8_key_of_k((pos % 32) as u32) as usize;
+            v[key * 128 + d]
+        })
+        .collect();
+    let (dq, dk, dvt) = (gpu.upload(q)?, gpu.upload(k)?, gpu.upload(&vt)?);
+    let map = |buf, rows: u64| {
+        gpu.tensor_map(
+            buf,
+            &TmaView {
+                offset: 0,
+                dims: &[128, rows],
+                strides_bytes: &[128],
+                box_dims: &[128, rows as u32],
+            },
+        )
+    };
+    let (q_map, k_map, vt_map) = (map(&dq, 64)?, map(&dk, 128)?, map(&dvt, 128)?);
+    let mut o = gpu.alloc::<f32>(64 * 128)?;
+    let shape = LaunchShape {
+        grid: (1, 1, 1),
+        threads_per_block: SelftestChainE4m3::SPEC.max_threads_per_block,
+        dynamic_smem_bytes: CHAIN_E4M3_SMEM_BYTES,
+    };
+    {
+        let (q_map, _a) = gpu.map_ptr(&q_map);
+        let (k_map, _b) = gpu.map_ptr(&k_map);
+        let (vt_map, _c) = gpu.map_ptr(&vt_map);
+        let (_q, _d) = gpu.read_ptr(&dq);
+        let (_k, _e) = gpu.read_ptr(&dk);
+        let (_v, _f) = gpu.read_ptr(&dvt);
+        let (o_ptr, _g) = gpu.write_ptr(&mut o);
+        let params = ChainE4m3Params {
+            q_map,
+            k_map,
+            vt_map,
+            o: o_ptr,
+        };
+        // SAFETY: maps checked against live buffers of the documented sizes;
+        // the output sized as the kernel writes it.
+        unsafe { gpu.launch::<SelftestChainE4m3>(shape, params)? };
+    }
+    gpu.download(&o)
 }

@@ -20,7 +20,7 @@ mod tma;
 
 pub use crate::gpu::TmaElement;
 pub use bulk::{BULK_ADD_WORD_MULTIPLE, BulkAddResult, bulk_add};
-pub use chain::{ChainResult, gemm_chain};
+pub use chain::{ChainResult, gemm_chain, gemm_chain_e4m3};
 pub use gemm::{BMajor, GEMM_CASES, GemmCase, GemmElement, GemmForm, GemmInput, wgmma_gemm};
 pub use pingpong::{PingpongResult, pingpong};
 pub use schedule::{Schedule, forward_with_schedule};

@@ -8,7 +8,9 @@ use super::bwd::{BwdConvertParams, BwdPreParams};
 use super::fp8::Fp8QuantizeParams;
 use super::kernel::{KernelParams, kernel_table};
 use super::ptr::GlobalPtr;
-use super::selftest::{BulkAddParams, ChainParams, GemmParams, PingpongParams, TmaRoundTripParams};
+use super::selftest::{
+    BulkAddParams, ChainE4m3Params, ChainParams, GemmParams, PingpongParams, TmaRoundTripParams,
+};
 
 /// Parameters of [`SmokeAxpy`]: `out[i] = alpha * x[i] + y[i]` for `i < len`.
 #[repr(C)]
@@ -31,7 +33,7 @@ use crate::{
     arch::elem::{Bf16, E4m3, F16, KMajor, MnMajor},
     bwd, fp8,
     selftest::{
-        bulk_add, chain,
+        bulk_add, chain, chain_e4m3,
         gemm::{self, BK, BMn},
         pingpong, tma_round_trip,
     },
@@ -111,6 +113,9 @@ kernel_table! {
 
     /// S = Q·Kᵀ, row max/sum, P = bf16(S) in registers, O = P·V.
     SelftestChain: fa3_selftest_chain(ChainParams) [128, 1] => chain::run;
+    /// The FP8 chain: P = e4m3(S) from registers, V transposed with its
+    /// keys in the packing's order.
+    SelftestChainE4m3: fa3_selftest_chain_e4m3(ChainE4m3Params) [128, 1] => chain_e4m3::run;
 
     /// Producer + two pingpong consumers over a 2-stage ring.
     SelftestPingpong2: fa3_selftest_pingpong_2(PingpongParams) [384, 1] => pingpong::run::<2>;

@@ -3,6 +3,7 @@
 
 pub(crate) mod bulk_add;
 pub(crate) mod chain;
+pub(crate) mod chain_e4m3;
 pub(crate) mod gemm;
 pub(crate) mod pingpong;
 pub(crate) mod tma_round_trip;

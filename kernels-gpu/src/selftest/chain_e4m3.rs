@@ -1,0 +1,81 @@
+//! The FP8 attention GEMM chain on one 64-row block, head_dim 128: S =
+//! Q·Kᵀ (SS e4m3), P = e4m3(S) packed from the thread's own accumulator
+//! registers (`Accumulator::to_a_e4m3`), O = P·V (RS e4m3) with V given
+//! transposed (keys contiguous: FP8 wgmma reads B K-major only) and its
+//! keys in `layout::fragment::fp8_key_of_k` order within each 32-key block.
+
+use crate::abi::selftest::ChainE4m3Params;
+use crate::arch::elem::{E4m3, KMajor};
+use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
+use crate::arch::smem::{self, Tile};
+use crate::arch::thread::{Warpgroup, trap};
+use crate::arch::tma;
+use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
+use crate::layout::fragment::accumulator;
+
+/// 64 queries x 128 head dims.
+type QTile = Tile<E4m3, 64, 128, KMajor>;
+/// 128 keys x 128 head dims.
+type KTile = Tile<E4m3, 128, 128, KMajor>;
+/// 128 head dims x 128 keys (Vᵀ, keys permuted per 32-key block).
+type VtTile = Tile<E4m3, 128, 128, KMajor>;
+
+/// # Safety
+/// Launched with 128 threads and `CHAIN_E4M3_SMEM_BYTES` of dynamic shared
+/// memory; maps and output as `ChainE4m3Params` documents.
+pub(crate) unsafe fn run(p: ChainE4m3Params) {
+    let base = smem::base();
+    if base & 1023 != 0 {
+        trap();
+    }
+    // SAFETY: the layout of CHAIN_E4M3_SMEM_BYTES: Q, K, Vᵀ, the barrier.
+    let (q, k, vt, bar) = unsafe {
+        (
+            QTile::at(base),
+            KTile::at(base + QTile::BYTES),
+            VtTile::at(base + QTile::BYTES + KTile::BYTES),
+            MBarrier::at(base + QTile::BYTES + KTile::BYTES + VtTile::BYTES),
+        )
+    };
+    let issuer = init_for_one_issuer(&bar);
+    if let Some(one) = &issuer {
+        bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VtTile::BYTES);
+        // SAFETY: each box (128 bytes x rows) is exactly its tile.
+        unsafe {
+            tma::load(one, p.q_map, q.addr(), &bar, [0, 0]);
+            tma::load(one, p.k_map, k.addr(), &bar, [0, 0]);
+            tma::load(one, p.vt_map, vt.addr(), &bar, [0, 0]);
+        }
+    }
+    bar.wait(0);
+
+    // SAFETY: the block's only warpgroup, converged.
+    let wg = unsafe { Warpgroup::enter() };
+    let thread = wg.thread();
+    let mut s = Accumulator::<64>::zeroed();
+    s.fence_operands();
+    wgmma::fence(&wg);
+    for step in 0..4 {
+        let scale = ScaleD::from_step(step);
+        s.mma_ss_e4m3(&wg, q.desc(step), k.desc(step), scale);
+    }
+    wgmma::commit_group(&wg);
+    s.wait::<0>(&wg);
+
+    // P is packed completely before the fence (as in `chain`).
+    let p_frags: [FragA<E4m3>; 4] = core::array::from_fn(|kb| s.to_a_e4m3(kb as u32));
+    let mut o = Accumulator::<64>::zeroed();
+    o.fence_operands();
+    wgmma::fence(&wg);
+    for (kb, frag) in p_frags.iter().enumerate() {
+        let scale = ScaleD::from_step(kb as u32);
+        o.mma_rs_e4m3(&wg, *frag, vt.desc(kb as u32), scale);
+    }
+    wgmma::commit_group(&wg);
+    o.wait::<0>(&wg);
+    o.for_each(|reg, x| {
+        let (row, col) = accumulator(thread, reg);
+        // SAFETY: O is 64 x 128 (launch contract).
+        unsafe { *p.o.as_mut_ptr().add((row * 128 + col) as usize) = x };
+    });
+}
