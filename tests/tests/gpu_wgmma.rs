@@ -110,8 +110,9 @@ fn attention_gemm_chain_keeps_p_in_registers() {
 }
 
 /// The FP8 chain: P = e4m3(S) packed from the thread's own registers, with
-/// V transposed in the packing's key order, gives e4m3(S)·V. A wrong key
-/// order or packing sums P against the wrong values of V.
+/// V transposed in shared memory in the packing's key order, gives
+/// e4m3(S)·V. A wrong key order, packing or transpose sums P against the
+/// wrong values of V.
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn fp8_gemm_chain_packs_p_in_registers() {

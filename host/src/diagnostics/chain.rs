@@ -8,7 +8,6 @@ use fa3_kernels::abi::selftest::{
     CHAIN_E4M3_SMEM_BYTES, CHAIN_SMEM_BYTES, ChainE4m3Params, ChainParams,
 };
 use fa3_kernels::abi::{Kernel, SelftestChain, SelftestChainE4m3};
-use fa3_kernels::layout::fragment::fp8_key_of_k;
 use float8::F8E4M3;
 use half::bf16;
 
@@ -81,21 +80,13 @@ pub fn gemm_chain(gpu: &Gpu, q: &[bf16], k: &[bf16], v: &[bf16]) -> Result<Chain
 
 /// Runs the FP8 chain: Q (64 x 128), K (128 x 128) and V (128 keys x 128
 /// head dims), row-major e4m3; returns O = e4m3(Q·Kᵀ)·V, 64 x 128,
-/// row-major. V goes to the kernel transposed, each 32-key block in the
-/// order the kernel's packing of P needs (`fp8_key_of_k`).
+/// row-major. The kernel transposes V itself, in the key order its packing
+/// of P needs.
 pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> Result<Vec<f32>> {
     check_len("q", q.len(), 64 * 128)?;
     check_len("k", k.len(), 128 * 128)?;
     check_len("v", v.len(), 128 * 128)?;
-    // vt[d][32 b + i] = v[32 b + fp8_key_of_k(i)][d]
-    let vt: Vec<F8E4M3> = (0..128 * 128)
-        .map(|e| {
-            let (d, pos) = (e / 128, e % 128);
-            let key = 32 * (pos / 32) + fp8_key_of_k((pos % 32) as u32) as usize;
-            v[key * 128 + d]
-        })
-        .collect();
-    let (dq, dk, dvt) = (gpu.upload(q)?, gpu.upload(k)?, gpu.upload(&vt)?);
+    let (dq, dk, dv) = (gpu.upload(q)?, gpu.upload(k)?, gpu.upload(v)?);
     let map = |buf, rows: u64| {
         gpu.tensor_map(
             buf,
@@ -107,7 +98,7 @@ pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> R
             },
         )
     };
-    let (q_map, k_map, vt_map) = (map(&dq, 64)?, map(&dk, 128)?, map(&dvt, 128)?);
+    let (q_map, k_map, v_map) = (map(&dq, 64)?, map(&dk, 128)?, map(&dv, 128)?);
     let mut o = gpu.alloc::<f32>(64 * 128)?;
     let shape = LaunchShape {
         grid: (1, 1, 1),
@@ -117,15 +108,15 @@ pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> R
     {
         let (q_map, _a) = gpu.map_ptr(&q_map);
         let (k_map, _b) = gpu.map_ptr(&k_map);
-        let (vt_map, _c) = gpu.map_ptr(&vt_map);
+        let (v_map, _c) = gpu.map_ptr(&v_map);
         let (_q, _d) = gpu.read_ptr(&dq);
         let (_k, _e) = gpu.read_ptr(&dk);
-        let (_v, _f) = gpu.read_ptr(&dvt);
+        let (_v, _f) = gpu.read_ptr(&dv);
         let (o_ptr, _g) = gpu.write_ptr(&mut o);
         let params = ChainE4m3Params {
             q_map,
             k_map,
-            vt_map,
+            v_map,
             o: o_ptr,
         };
         // SAFETY: maps checked against live buffers of the documented sizes;

@@ -126,7 +126,7 @@ unsafe impl KernelParams for ChainParams {}
 pub const CHAIN_SMEM_BYTES: u32 = (8 + 16 + 16) * 1024 + 8;
 
 /// The FP8 chain (head_dim 128, e4m3): S = Q·Kᵀ, P = e4m3(S) in registers,
-/// O = P·V with V given transposed and its keys permuted.
+/// O = P·V with V transposed in shared memory, its keys permuted.
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
@@ -135,9 +135,8 @@ pub struct ChainE4m3Params {
     pub q_map: GlobalPtr<TensorMap>,
     /// K: 128 x 128 e4m3, box (128, 128).
     pub k_map: GlobalPtr<TensorMap>,
-    /// Vᵀ: 128 head dims x 128 keys e4m3, box (128, 128); position `32 b +
-    /// k` of a row holds key `32 b + layout::fragment::fp8_key_of_k(k)`.
-    pub vt_map: GlobalPtr<TensorMap>,
+    /// V: 128 keys x 128 head dims e4m3, box (128, 128).
+    pub v_map: GlobalPtr<TensorMap>,
     /// O: 64 x 128 f32, row-major.
     pub o: GlobalPtr<f32>,
 }
@@ -145,9 +144,9 @@ pub struct ChainE4m3Params {
 // SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
 unsafe impl KernelParams for ChainE4m3Params {}
 
-/// Shared memory of the FP8 chain: Q (8 KiB), K (16 KiB), Vᵀ (16 KiB),
-/// barrier.
-pub const CHAIN_E4M3_SMEM_BYTES: u32 = (8 + 16 + 16) * 1024 + 8;
+/// Shared memory of the FP8 chain: Q (8 KiB), K (16 KiB), V (16 KiB), Vᵀ
+/// (16 KiB), barrier.
+pub const CHAIN_E4M3_SMEM_BYTES: u32 = (8 + 16 + 16 + 16) * 1024 + 8;
 
 /// Rows of one pingpong tile (the N of each consumer GEMM).
 pub const PINGPONG_TILE_ROWS: u32 = 192;

@@ -1,9 +1,12 @@
 //! FP8 (e4m3) quantization, shared by host and device: the signs of
 //! incoherent processing ([`hadamard_sign`], one definition for the CPU
-//! backend and the kernel) and, on the device, the quantization kernel.
+//! backend and the kernel) and, on the device, the quantization kernel and
+//! V's transpose for the FP8 P·V GEMM.
 
 #[cfg(target_arch = "nvptx64")]
 pub(crate) mod quantize;
+#[cfg(target_arch = "nvptx64")]
+pub(crate) mod transpose;
 
 /// The sign of column `column` in incoherent processing with `seed`: +1
 /// or −1, bit 63 of SplitMix64's output for counter `column + 1`: a

@@ -1,24 +1,28 @@
 //! The FP8 attention GEMM chain on one 64-row block, head_dim 128: S =
 //! Q·Kᵀ (SS e4m3), P = e4m3(S) packed from the thread's own accumulator
-//! registers (`Accumulator::to_a_e4m3`), O = P·V (RS e4m3) with V given
-//! transposed (keys contiguous: FP8 wgmma reads B K-major only) and its
-//! keys in `layout::fragment::fp8_key_of_k` order within each 32-key block.
+//! registers (`Accumulator::to_a_e4m3`), O = P·V (RS e4m3) with V
+//! transposed in shared memory (keys contiguous: FP8 wgmma reads B K-major
+//! only), its keys in `layout::fragment::fp8_key_of_k` order within each
+//! 32-key block (`fp8::transpose`).
 
 use crate::abi::selftest::ChainE4m3Params;
 use crate::arch::elem::{E4m3, KMajor};
 use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
 use crate::arch::smem::{self, Tile};
+use crate::arch::sync::{fence_proxy_async_shared, sync_block};
 use crate::arch::thread::{Warpgroup, trap};
 use crate::arch::tma;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
+use crate::fp8::transpose;
 use crate::layout::fragment::accumulator;
 
 /// 64 queries x 128 head dims.
 type QTile = Tile<E4m3, 64, 128, KMajor>;
 /// 128 keys x 128 head dims.
 type KTile = Tile<E4m3, 128, 128, KMajor>;
-/// 128 head dims x 128 keys (Vᵀ, keys permuted per 32-key block).
-type VtTile = Tile<E4m3, 128, 128, KMajor>;
+/// 128 keys x 128 head dims (V as loaded), and 128 head dims x 128 keys
+/// (Vᵀ, keys permuted per 32-key block).
+type VTile = Tile<E4m3, 128, 128, KMajor>;
 
 /// # Safety
 /// Launched with 128 threads and `CHAIN_E4M3_SMEM_BYTES` of dynamic shared
@@ -28,23 +32,24 @@ pub(crate) unsafe fn run(p: ChainE4m3Params) {
     if base & 1023 != 0 {
         trap();
     }
-    // SAFETY: the layout of CHAIN_E4M3_SMEM_BYTES: Q, K, Vᵀ, the barrier.
-    let (q, k, vt, bar) = unsafe {
+    // SAFETY: the layout of CHAIN_E4M3_SMEM_BYTES: Q, K, V, Vᵀ, the barrier.
+    let (q, k, v, vt, bar) = unsafe {
         (
             QTile::at(base),
             KTile::at(base + QTile::BYTES),
-            VtTile::at(base + QTile::BYTES + KTile::BYTES),
-            MBarrier::at(base + QTile::BYTES + KTile::BYTES + VtTile::BYTES),
+            VTile::at(base + QTile::BYTES + KTile::BYTES),
+            VTile::at(base + QTile::BYTES + KTile::BYTES + VTile::BYTES),
+            MBarrier::at(base + QTile::BYTES + KTile::BYTES + 2 * VTile::BYTES),
         )
     };
     let issuer = init_for_one_issuer(&bar);
     if let Some(one) = &issuer {
-        bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VtTile::BYTES);
+        bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VTile::BYTES);
         // SAFETY: each box (128 bytes x rows) is exactly its tile.
         unsafe {
             tma::load(one, p.q_map, q.addr(), &bar, [0, 0]);
             tma::load(one, p.k_map, k.addr(), &bar, [0, 0]);
-            tma::load(one, p.vt_map, vt.addr(), &bar, [0, 0]);
+            tma::load(one, p.v_map, v.addr(), &bar, [0, 0]);
         }
     }
     bar.wait(0);
@@ -52,6 +57,12 @@ pub(crate) unsafe fn run(p: ChainE4m3Params) {
     // SAFETY: the block's only warpgroup, converged.
     let wg = unsafe { Warpgroup::enter() };
     let thread = wg.thread();
+    // SAFETY: V is loaded (waited for) and never written; Vᵀ is this
+    // call's alone.
+    unsafe { transpose::v_tile(v.addr(), vt.addr(), thread, 128) };
+    // Every thread's part of Vᵀ written, then visible to wgmma.
+    sync_block();
+    fence_proxy_async_shared();
     let mut s = Accumulator::<64>::zeroed();
     s.fence_operands();
     wgmma::fence(&wg);
