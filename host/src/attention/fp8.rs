@@ -7,8 +7,9 @@
 //! over its group (1 for a group of zeros): `data · scale` is `x` within
 //! e4m3's rounding (3 mantissa bits), and the group's largest magnitude
 //! lands on e4m3's largest finite value. The scales are what the FP8
-//! forward calls descale factors. A non-finite input makes its group's
-//! scale non-finite (nothing checks the values).
+//! forward calls descale factors. Nothing checks the values: an infinite
+//! input makes its group's scale infinite, and a NaN stays NaN in the
+//! data without entering the maximum.
 //!
 //! Incoherent processing multiplies every row of `head_dim` values by
 //! `M = diag(s) · H / √d`, `H` the d x d Walsh–Hadamard matrix (Sylvester
