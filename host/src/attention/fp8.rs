@@ -379,6 +379,18 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_stays_nan_and_stays_out_of_the_maximum() {
+        let shape = [1, 2, 1, 8];
+        let mut x = vec![bf16::from_f32(0.5); 16];
+        x[3] = bf16::NAN;
+        x[9] = bf16::from_f32(-2.0);
+        let (data, scales) = quantize(&x, shape, &Fp8Quantize::new(Fp8Scaling::PerTensor)).unwrap();
+        assert_eq!(scales, [2.0 / E4M3_MAX]);
+        assert!(data[3].to_f32().is_nan());
+        assert_eq!(data[9].to_f32(), -E4M3_MAX);
+    }
+
+    #[test]
     fn zeros_get_scale_one() {
         let shape = [1, 3, 2, 8];
         let x = vec![bf16::ZERO; 48];
