@@ -9,6 +9,7 @@
 //! with the sequences given by [`Varlen`].
 
 use super::tensor::{Tensor, TensorMut};
+use float8::F8E4M3;
 
 /// The inputs of a forward.
 ///
@@ -177,4 +178,82 @@ impl<'a> From<&'a Fp8BlockDescale<'a>> for Fp8Scales<'a> {
     fn from(d: &'a Fp8BlockDescale<'a>) -> Self {
         Self::PerBlock(d)
     }
+}
+
+/// Which values of a `(batch, seqlen, heads, head_dim)` tensor share a
+/// scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fp8Scaling {
+    /// One scale for the whole tensor (the paper's per-tensor baseline).
+    PerTensor,
+    /// One per (batch, head). For `k` and `v` these are FA3's
+    /// `k_descale`/`v_descale`; FA3's `q_descale` is per (batch, kv head),
+    /// which this is for `q` only without GQA.
+    PerHead,
+    /// One per (batch, head, block of `rows` consecutive positions of the
+    /// sequence); the last block of a sequence may be shorter.
+    PerBlock {
+        /// Positions per block (at least 1).
+        rows: usize,
+    },
+}
+
+impl Fp8Scaling {
+    /// The shape of the scales of a tensor of `shape` `(batch, seqlen,
+    /// heads, head_dim)`: `[1, 1, 1]`, `[batch, heads, 1]`, or `[batch,
+    /// heads, ceil(seqlen / rows)]` (`rows` 0 counts as 1 here; the entry
+    /// point refuses it).
+    ///
+    /// ```
+    /// use fa3::Fp8Scaling;
+    /// assert_eq!(Fp8Scaling::PerBlock { rows: 128 }.scales_shape([2, 1000, 4, 64]), [2, 4, 8]);
+    /// assert_eq!(Fp8Scaling::PerHead.scales_shape([2, 1000, 4, 64]), [2, 4, 1]);
+    /// ```
+    pub fn scales_shape(self, shape: [usize; 4]) -> [usize; 3] {
+        let [batch, seqlen, heads, _] = shape;
+        match self {
+            Self::PerTensor => [1, 1, 1],
+            Self::PerHead => [batch, heads, 1],
+            Self::PerBlock { rows } => [batch, heads, seqlen.div_ceil(rows.max(1))],
+        }
+    }
+}
+
+/// How [`Device::quantize_fp8_into`](crate::Device::quantize_fp8_into) quantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fp8Quantize {
+    /// Which values share a scale.
+    pub scaling: Fp8Scaling,
+    /// Incoherent processing with the signs of this seed
+    /// ([`hadamard_sign`](crate::hadamard_sign)); `None`: off.
+    pub hadamard_seed: Option<u64>,
+}
+
+impl Fp8Quantize {
+    /// `scaling`, without incoherent processing.
+    pub const fn new(scaling: Fp8Scaling) -> Self {
+        Self {
+            scaling,
+            hadamard_seed: None,
+        }
+    }
+
+    /// With incoherent processing, signs from `seed` (give `q` and `k` the
+    /// same one).
+    pub const fn hadamard(self, seed: u64) -> Self {
+        Self {
+            hadamard_seed: Some(seed),
+            ..self
+        }
+    }
+}
+
+/// Where [`Device::quantize_fp8_into`](crate::Device::quantize_fp8_into) writes.
+#[derive(Debug)]
+pub struct Fp8QuantizedInto<'a> {
+    /// `e4m3(x / scale)` (of the rotated `x` with incoherent processing),
+    /// the shape of `x`.
+    pub data: TensorMut<'a, F8E4M3, 4>,
+    /// The scales, [`Fp8Scaling::scales_shape`] of `x`'s shape.
+    pub scales: TensorMut<'a, f32, 3>,
 }

@@ -21,106 +21,17 @@
 //! be undone after P·V). The CPU backend rotates and finds the scales in
 //! f64 and rounds each value once.
 
+use super::args::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
 use super::cpu::{read, write};
 use super::device::{Backend, Device};
 use super::element::AttentionElement;
 use super::gpu_fp8;
-use super::tensor::{Tensor, TensorMut};
+use super::tensor::Tensor;
 use super::validate::{self, CheckedQuantize};
 use crate::error::Result;
-use float8::F8E4M3;
 
 /// e4m3's largest finite magnitude.
 pub const E4M3_MAX: f32 = 448.0;
-
-/// Which values of a `(batch, seqlen, heads, head_dim)` tensor share a
-/// scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fp8Scaling {
-    /// One scale for the whole tensor (the paper's per-tensor baseline).
-    PerTensor,
-    /// One per (batch, head). For `k` and `v` these are FA3's
-    /// `k_descale`/`v_descale`; FA3's `q_descale` is per (batch, kv head),
-    /// which this is for `q` only without GQA.
-    PerHead,
-    /// One per (batch, head, block of `rows` consecutive positions of the
-    /// sequence); the last block of a sequence may be shorter.
-    PerBlock {
-        /// Positions per block (at least 1).
-        rows: usize,
-    },
-}
-
-impl Fp8Scaling {
-    /// The shape of the scales of a tensor of `shape` `(batch, seqlen,
-    /// heads, head_dim)`: `[1, 1, 1]`, `[batch, heads, 1]`, or `[batch,
-    /// heads, ceil(seqlen / rows)]` (`rows` 0 counts as 1 here; the entry
-    /// point refuses it).
-    ///
-    /// ```
-    /// use fa3::Fp8Scaling;
-    /// assert_eq!(Fp8Scaling::PerBlock { rows: 128 }.scales_shape([2, 1000, 4, 64]), [2, 4, 8]);
-    /// assert_eq!(Fp8Scaling::PerHead.scales_shape([2, 1000, 4, 64]), [2, 4, 1]);
-    /// ```
-    pub fn scales_shape(self, shape: [usize; 4]) -> [usize; 3] {
-        let [batch, seqlen, heads, _] = shape;
-        match self {
-            Self::PerTensor => [1, 1, 1],
-            Self::PerHead => [batch, heads, 1],
-            Self::PerBlock { rows } => [batch, heads, seqlen.div_ceil(rows.max(1))],
-        }
-    }
-
-    /// The group of position `s` of head `h` of batch `b`: its index in
-    /// the row-major scales of a tensor with `heads` heads and `blocks`
-    /// blocks per head.
-    fn group(self, (b, s, h): (usize, usize, usize), heads: usize, blocks: usize) -> usize {
-        match self {
-            Self::PerTensor => 0,
-            Self::PerHead => b * heads + h,
-            Self::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
-        }
-    }
-}
-
-/// How [`Device::quantize_fp8_into`] quantizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fp8Quantize {
-    /// Which values share a scale.
-    pub scaling: Fp8Scaling,
-    /// Incoherent processing with the signs of this seed
-    /// ([`hadamard_sign`]); `None`: off.
-    pub hadamard_seed: Option<u64>,
-}
-
-impl Fp8Quantize {
-    /// `scaling`, without incoherent processing.
-    pub const fn new(scaling: Fp8Scaling) -> Self {
-        Self {
-            scaling,
-            hadamard_seed: None,
-        }
-    }
-
-    /// With incoherent processing, signs from `seed` (give `q` and `k` the
-    /// same one).
-    pub const fn hadamard(self, seed: u64) -> Self {
-        Self {
-            hadamard_seed: Some(seed),
-            ..self
-        }
-    }
-}
-
-/// Where [`Device::quantize_fp8_into`] writes.
-#[derive(Debug)]
-pub struct Fp8QuantizedInto<'a> {
-    /// `e4m3(x / scale)` (of the rotated `x` with incoherent processing),
-    /// the shape of `x`.
-    pub data: TensorMut<'a, F8E4M3, 4>,
-    /// The scales, [`Fp8Scaling::scales_shape`] of `x`'s shape.
-    pub scales: TensorMut<'a, f32, 3>,
-}
 
 /// The sign of column `column` in incoherent processing with `seed`: +1
 /// or −1, bit 63 of SplitMix64's output for counter `column + 1`: a
@@ -215,6 +126,22 @@ impl Device {
     }
 }
 
+/// The group of position `s` of head `h` of batch `b` under `scaling`: its
+/// index in the row-major scales of a tensor with `heads` heads and
+/// `blocks` blocks per head.
+fn group(
+    scaling: Fp8Scaling,
+    (b, s, h): (usize, usize, usize),
+    heads: usize,
+    blocks: usize,
+) -> usize {
+    match scaling {
+        Fp8Scaling::PerTensor => 0,
+        Fp8Scaling::PerHead => b * heads + h,
+        Fp8Scaling::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
+    }
+}
+
 /// The CPU backend of [`Device::quantize_fp8_into`], on checked views.
 fn quantize_on_cpu<T: AttentionElement>(
     x: &Tensor<'_, T, 4>,
@@ -234,7 +161,7 @@ fn quantize_on_cpu<T: AttentionElement>(
     // Row-major (batch, seqlen, heads): the group of each row of `values`.
     let groups: Vec<usize> = (0..batch)
         .flat_map(|b| (0..seqlen).flat_map(move |s| (0..heads).map(move |h| (b, s, h))))
-        .map(|row| scaling.group(row, heads, blocks))
+        .map(|row| group(scaling, row, heads, blocks))
         .collect();
     let mut amax = vec![0.0f64; checked.scales.shape.iter().product()];
     for (row, &g) in values.chunks_exact(dim.max(1)).zip(&groups) {
@@ -260,7 +187,9 @@ fn quantize_on_cpu<T: AttentionElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attention::TensorMut;
     use crate::error::Error;
+    use float8::F8E4M3;
     use half::bf16;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -361,7 +290,7 @@ mod tests {
                 for (i, (d, e)) in data.iter().zip(&exact).enumerate() {
                     let row = i / 64;
                     let (b, s, h) = (row / (300 * 3), (row / 3) % 300, row % 3);
-                    let g = scaling.group((b, s, h), 3, blocks);
+                    let g = group(scaling, (b, s, h), 3, blocks);
                     let scale = f64::from(scales[g]);
                     group_max[g] = group_max[g].max(d.to_f32().abs());
                     // 3 mantissa bits: half an ulp is 2^-4 of the value for

@@ -2,8 +2,8 @@
 //! two launches of the quantizer (`fa3_kernels::abi::fp8`), the group
 //! maxima and then the scales and data, over a zeroed word per scale.
 
+use super::args::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
 use super::element::AttentionElement;
-use super::fp8::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
 use super::gpu_forward::{buffer, residency_bug};
 use super::layout::Checked;
 use super::tensor::Tensor;

@@ -29,13 +29,12 @@ mod validate;
 mod varlen;
 
 pub use args::{
-    BackwardInputs, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Scales, GradientsInto, Qkv, Varlen,
+    BackwardInputs, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Quantize, Fp8QuantizedInto,
+    Fp8Scales, Fp8Scaling, GradientsInto, Qkv, Varlen,
 };
 pub use device::{Device, Precision};
 pub use element::{AttentionElement, Real};
-pub use fp8::{
-    E4M3_MAX, Fp8Quantize, Fp8QuantizedInto, Fp8Scaling, hadamard_rotate, hadamard_sign,
-};
+pub use fp8::{E4M3_MAX, hadamard_rotate, hadamard_sign};
 pub use options::AttentionOptions;
 pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};

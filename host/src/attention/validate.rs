@@ -4,8 +4,10 @@
 //! then the sequences. Every entry point and backend goes through here.
 
 use super::alias::{Region, Regions};
-use super::args::{BackwardInputs, ForwardInto, Fp8Scales, GradientsInto, Qkv};
-use super::fp8::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
+use super::args::{
+    BackwardInputs, ForwardInto, Fp8Quantize, Fp8QuantizedInto, Fp8Scales, Fp8Scaling,
+    GradientsInto, Qkv,
+};
 use super::layout::{Checked, Layout};
 use super::options::{AttentionOptions, ScoreParams};
 use super::residency::{self, Target};

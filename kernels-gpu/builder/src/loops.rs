@@ -3,18 +3,9 @@
 //! another build's (or with FA3's cubin, `cargo xtask inspect --loops
 //! --cubin`) shows where the scalar work between the GEMMs differs.
 
-use crate::sass::FunctionSass;
+use crate::sass::{FunctionSass, Instruction};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// One SASS instruction: its address, its base opcode (`HGMMA` for
-/// `HGMMA.64x64x16.F32.BF16`), and where it branches to, for a branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instruction {
-    pub address: u32,
-    pub opcode: String,
-    pub target: Option<u32>,
-}
 
 /// What one trip through a loop issues, per thread.
 #[derive(Debug, Clone, Serialize)]
@@ -122,19 +113,6 @@ pub fn wgmma_loops(f: &FunctionSass) -> Vec<LoopBody> {
         .collect()
 }
 
-/// The branch target of an instruction's operands (`BRA 0x6b60`, `@!P0 BRA
-/// P3, 0x6b60`), for `BRA` only.
-pub(crate) fn branch_target(opcode: &str, operands: &str) -> Option<u32> {
-    if opcode != "BRA" {
-        return None;
-    }
-    let hex = operands
-        .split(|c: char| c == ',' || c.is_whitespace() || c == ';')
-        .filter_map(|t| t.strip_prefix("0x"))
-        .next_back()?;
-    u32::from_str_radix(hex, 16).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,13 +149,5 @@ mod tests {
         assert_eq!(l.classes["U*"], 1);
         assert_eq!(l.classes["BRA"], 1);
         assert_eq!(l.classes["SYNCS"], 0);
-    }
-
-    #[test]
-    fn branch_targets_are_the_last_hex_operand() {
-        assert_eq!(branch_target("BRA", "0x6b60 ;"), Some(0x6b60));
-        assert_eq!(branch_target("BRA", "P3, 0x6b60 ;"), Some(0x6b60));
-        assert_eq!(branch_target("BRA", "`(.L_x_1) ;"), None);
-        assert_eq!(branch_target("IMAD", "R0, R1, 0x10, R2 ;"), None);
     }
 }

@@ -1,13 +1,21 @@
 //! SASS instruction histograms from cuobjdump.
 
 use crate::BuildError;
-use crate::loops::{Instruction, branch_target};
 use crate::tools::{self, Tool};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::env;
 use std::path::Path;
 use std::process::Command;
+
+/// One SASS instruction: its address, its base opcode (`HGMMA` for
+/// `HGMMA.64x64x16.F32.BF16`), and where it branches to, for a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    pub address: u32,
+    pub opcode: String,
+    pub target: Option<u32>,
+}
 
 /// The SASS of one function, as opcode counts.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -142,6 +150,19 @@ fn instruction(line: &str) -> Option<(u32, &str, &str)> {
     (!base.is_empty()).then_some((address, base, operands))
 }
 
+/// The branch target of an instruction's operands (`BRA 0x6b60`, `@!P0 BRA
+/// P3, 0x6b60`), for `BRA` only.
+pub(crate) fn branch_target(opcode: &str, operands: &str) -> Option<u32> {
+    if opcode != "BRA" {
+        return None;
+    }
+    let hex = operands
+        .split(|c: char| c == ',' || c.is_whitespace() || c == ';')
+        .filter_map(|t| t.strip_prefix("0x"))
+        .next_back()?;
+    u32::from_str_radix(hex, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +192,13 @@ mod tests {
         assert_eq!(f[1].count(&["EXIT"]), 1);
         assert_eq!(f[0].max_register, 231, "UR/RZ/SR are not general registers");
         assert_eq!(f[1].max_register, 0);
+    }
+
+    #[test]
+    fn branch_targets_are_the_last_hex_operand() {
+        assert_eq!(branch_target("BRA", "0x6b60 ;"), Some(0x6b60));
+        assert_eq!(branch_target("BRA", "P3, 0x6b60 ;"), Some(0x6b60));
+        assert_eq!(branch_target("BRA", "`(.L_x_1) ;"), None);
+        assert_eq!(branch_target("IMAD", "R0, R1, 0x10, R2 ;"), None);
     }
 }
