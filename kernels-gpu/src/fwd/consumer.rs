@@ -11,10 +11,12 @@
 //! Either way, each GEMM issue is one pingpong turn (`Turns`). The ring
 //! states run on from tile to tile, as the producer's do.
 
+use super::input::FwdInput;
 use super::softmax::OnlineSoftmax;
 use super::{FwdTiles, KvRings, Smem, Work, epilogue, mask_spec};
 use crate::abi::fwd::FwdParams;
-use crate::arch::elem::{KMajor, MnMajor};
+use crate::arch::elem::KMajor;
+use crate::arch::mma_elem::MmaElem;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::smem::Tile;
 use crate::arch::thread::Warpgroup;
@@ -22,7 +24,6 @@ use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
 use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
-use crate::half::HalfElem;
 use crate::layout::fragment::accumulator;
 use crate::sched::{ConsumerTiles, TileFeed};
 
@@ -41,17 +42,17 @@ struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
     thread: u32,
 }
 
-impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D, N, S> {
+impl<E: FwdInput, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D, N, S> {
     #[inline(always)]
     fn k(&self, state: PipelineState<S>) -> Tile<E, N, D, KMajor> {
         // SAFETY: the stage's K region (smem_layout); the caller waited for it.
         unsafe { Tile::at(self.mem.k + state.index() * self.mem.stage_bytes) }
     }
 
+    /// Shared address of the stage's V (its layout is `E::VMajor`'s).
     #[inline(always)]
-    fn v(&self, state: PipelineState<S>) -> Tile<E, N, D, MnMajor> {
-        // SAFETY: the stage's V region (smem_layout); the caller waited for it.
-        unsafe { Tile::at(self.mem.v + state.index() * self.mem.stage_bytes) }
+    fn v(&self, state: PipelineState<S>) -> u32 {
+        self.mem.v + state.index() * self.mem.stage_bytes
     }
 
     /// Issues S = Q·Kᵀ of the stage's key block and commits it.
@@ -63,9 +64,9 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         let k = self.k(state);
         s.fence_operands();
         wgmma::fence(self.wg);
-        for step in 0..D / 16 {
+        for step in 0..D / <E as MmaElem<KMajor>>::K_STEP {
             let scale = ScaleD::from_step(step);
-            E::qk(
+            <E as MmaElem<KMajor>>::ss(
                 s,
                 self.wg,
                 self.q.desc_from_row(self.first_row, step),
@@ -91,7 +92,7 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         o.fence_operands();
         wgmma::fence(self.wg);
         for (kb, frag) in p.iter().enumerate() {
-            E::pv(o, self.wg, *frag, v.desc(kb as u32));
+            E::pv(o, self.wg, *frag, E::v_desc::<N, D>(v, kb as u32));
         }
         wgmma::commit_group(self.wg);
     }
@@ -161,14 +162,14 @@ impl<E: HalfElem, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
 }
 
 #[inline(always)]
-fn pack<E: HalfElem, const RS: usize, const KB: usize>(s: &Accumulator<RS>) -> [FragA<E>; KB] {
+fn pack<E: FwdInput, const RS: usize, const KB: usize>(s: &Accumulator<RS>) -> [FragA<E>; KB] {
     core::array::from_fn(|kb| E::p_fragment(s, kb as u32))
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run<
-    E: HalfElem,
+    E: FwdInput,
     const D: u32,
     const N: u32,
     const S: usize,
@@ -232,7 +233,7 @@ pub(super) fn run<
 /// S(j+1) and P·V(j) in one turn; softmax(j+1) under P·V(j).
 #[inline(always)]
 fn overlapped<
-    E: HalfElem,
+    E: FwdInput,
     const D: u32,
     const N: u32,
     const S: usize,
@@ -287,7 +288,7 @@ fn overlapped<
 /// overlap (each GEMM is still one pingpong turn).
 #[inline(always)]
 fn plain<
-    E: HalfElem,
+    E: FwdInput,
     const D: u32,
     const N: u32,
     const S: usize,

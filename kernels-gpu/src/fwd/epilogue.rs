@@ -3,15 +3,15 @@
 //! not fill whole 16-byte chunks as TMA stores would require.
 
 use super::Work;
+use super::input::FwdInput;
 use crate::abi::fwd::FwdParams;
 use crate::arch::thread::lane;
 use crate::arch::wgmma::{Accumulator, Mma};
 use crate::epilogue::{Rows, store_rows};
-use crate::half::HalfElem;
 use crate::layout::fragment::accumulator;
 
 #[inline(always)]
-pub(super) fn store<E: HalfElem, const RO: usize>(
+pub(super) fn store<E: FwdInput, const RO: usize>(
     p: &FwdParams,
     w: &Work,
     o: &Accumulator<RO>,
@@ -32,7 +32,7 @@ pub(super) fn store<E: HalfElem, const RO: usize>(
     // SAFETY: `out` is validated on the host (shape, strides inside the
     // buffer, 16-byte aligned base and outer strides, contiguous head dim);
     // this tile's rows below seqlen_q are rows of it.
-    unsafe { store_rows::<E, RO>(o, &rows, thread) };
+    unsafe { store_rows::<E::Out, RO>(o, &rows, thread) };
     if lane() & 3 == 0 {
         let [lb, lh, ls] = p.lse_strides;
         // Two explicit calls, not a loop: a runtime index into `lse` would

@@ -14,6 +14,7 @@
 
 mod consumer;
 mod epilogue;
+mod input;
 mod producer;
 mod softmax;
 
@@ -31,8 +32,8 @@ use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, Tiling, is_tiling, ring_bytes,
     smem_layout,
 };
-use crate::half::HalfElem;
 use crate::sched::{TileFeed, Tiles};
+use input::FwdInput;
 
 /// One tile of work: a query block, head and batch, and the key blocks it
 /// visits.
@@ -129,7 +130,7 @@ pub(crate) struct KvRings<const S: usize> {
 
 /// # Safety
 /// Launched as `FwdParams` documents, with `D`, `N`, `S` from the tiling of
-/// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / 16`. `PINGPONG` and
+/// `D` and `RS = N / 2`, `RO = D / 2`, `KB = N / E::P_KEYS`. `PINGPONG` and
 /// `OVERLAP` switch the two scheduling techniques (on in every kernel but the
 /// ablation variants).
 #[inline(always)]
@@ -146,12 +147,12 @@ pub(crate) unsafe fn run<
 >(
     p: FwdParams,
 ) where
-    E: HalfElem,
+    E: FwdInput,
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
     const {
-        assert!(2 * RS as u32 == N && 2 * RO as u32 == D && 16 * KB as u32 == N);
+        assert!(2 * RS as u32 == N && 2 * RO as u32 == D && E::P_KEYS * KB as u32 == N);
         // The host sizes shared memory and the K/V boxes from the table.
         assert!(
             is_tiling(Tiling {

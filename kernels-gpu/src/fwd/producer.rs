@@ -3,17 +3,17 @@
 //! first: S needs it first). The rings run on across tiles, so the next
 //! tile's first blocks load while the consumers finish the current one.
 
+use super::input::FwdInput;
 use super::{FwdTiles, KvRings, Smem};
 use crate::abi::fwd::FwdParams;
 use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::thread::Elected;
 use crate::arch::tma;
 use crate::attn::tiles::BLOCK_M;
-use crate::half::HalfElem;
 use crate::sched::{ProducerTiles, TileFeed};
 
 #[inline(always)]
-pub(super) fn run<E: HalfElem, const D: u32, const N: u32, const S: usize>(
+pub(super) fn run<E: FwdInput, const D: u32, const N: u32, const S: usize>(
     one: &Elected,
     p: &FwdParams,
     mem: &Smem,
