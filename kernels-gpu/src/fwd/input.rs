@@ -2,10 +2,13 @@
 //! (both K-major), P packed from S's accumulator as the A operand of P·V,
 //! how P·V reads V, and the type O is written in. bf16 and f16 read V as
 //! loaded (MN-major: the keys are P·V's contraction), with P in k16
-//! fragments, and write O in their own type; the FP8 forward (e4m3, k32,
-//! V transposed to K-major by the producer, O in bf16) is the next row.
+//! fragments, and write O in their own type. e4m3 (the FP8 forward) reads
+//! V transposed (K-major: FP8 wgmma has no transpose), each 32-key block
+//! in the order its k32 P fragments hold the keys
+//! (`layout::fragment::fp8_key_of_k`, `fp8::transpose`), and writes O in
+//! bf16.
 
-use crate::arch::elem::{Bf16, Element, F16, KMajor, Major, MnMajor};
+use crate::arch::elem::{Bf16, E4m3, Element, F16, KMajor, Major, MnMajor};
 use crate::arch::mma_elem::MmaElem;
 use crate::arch::smem::{SmemDesc, Tile};
 use crate::arch::thread::Warpgroup;
@@ -65,3 +68,30 @@ macro_rules! half_input {
     )*};
 }
 half_input!(Bf16, F16);
+
+impl FwdInput for E4m3 {
+    type Out = Bf16;
+    type VMajor = KMajor;
+    const P_KEYS: u32 = 32;
+    #[inline(always)]
+    fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self> {
+        s.to_a_e4m3(kb)
+    }
+    #[inline(always)]
+    fn v_desc<const N: u32, const D: u32>(v: u32, kb: u32) -> SmemDesc<KMajor> {
+        // SAFETY: the caller's transposed V stage (D rows of N keys), written
+        // and fenced by the transposing threads.
+        unsafe { Tile::<Self, D, N, KMajor>::at(v) }.desc(kb)
+    }
+    #[inline(always)]
+    fn pv<const R: usize>(
+        o: &mut Accumulator<R>,
+        wg: &Warpgroup,
+        p: FragA<Self>,
+        v: SmemDesc<KMajor>,
+    ) where
+        Accumulator<R>: Mma,
+    {
+        <Self as MmaElem<KMajor>>::rs(o, wg, p, v, ScaleD::Accumulate);
+    }
+}
