@@ -21,7 +21,7 @@
 //! be undone after P·V). The CPU backend rotates and finds the scales in
 //! f64 and rounds each value once.
 
-use super::args::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
+use super::args::{Fp8Quantize, Fp8QuantizedInto};
 use super::cpu::{read, write};
 use super::device::{Backend, Device};
 use super::element::AttentionElement;
@@ -131,22 +131,6 @@ impl Device {
     }
 }
 
-/// The group of position `s` of head `h` of batch `b` under `scaling`: its
-/// index in the row-major scales of a tensor with `heads` heads and
-/// `blocks` blocks per head.
-fn group(
-    scaling: Fp8Scaling,
-    (b, s, h): (usize, usize, usize),
-    heads: usize,
-    blocks: usize,
-) -> usize {
-    match scaling {
-        Fp8Scaling::PerTensor => 0,
-        Fp8Scaling::PerHead => b * heads + h,
-        Fp8Scaling::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
-    }
-}
-
 /// The CPU backend of [`Device::quantize_fp8_into`], on checked views.
 fn quantize_on_cpu<T: AttentionElement>(
     x: &Tensor<'_, T, 4>,
@@ -155,7 +139,6 @@ fn quantize_on_cpu<T: AttentionElement>(
     checked: &CheckedQuantize,
 ) -> Result<()> {
     let [batch, seqlen, heads, dim] = checked.x.shape;
-    let [_, _, blocks] = checked.scales.shape;
     let mut values: Vec<f64> = read("x", x, &checked.x)?;
     if let Some(seed) = options.hadamard_seed {
         values
@@ -166,7 +149,7 @@ fn quantize_on_cpu<T: AttentionElement>(
     // Row-major (batch, seqlen, heads): the group of each row of `values`.
     let groups: Vec<usize> = (0..batch)
         .flat_map(|b| (0..seqlen).flat_map(move |s| (0..heads).map(move |h| (b, s, h))))
-        .map(|row| group(scaling, row, heads, blocks))
+        .map(|row| scaling.group(row, heads, seqlen))
         .collect();
     let mut amax = vec![0.0f64; checked.scales.shape.iter().product()];
     for (row, &g) in values.chunks_exact(dim.max(1)).zip(&groups) {
@@ -192,7 +175,7 @@ fn quantize_on_cpu<T: AttentionElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attention::TensorMut;
+    use crate::attention::{Fp8Scaling, TensorMut};
     use float8::F8E4M3;
     use half::bf16;
     use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -283,7 +266,6 @@ mod tests {
                     hadamard_seed: seed,
                 };
                 let (data, scales) = quantize(&x, shape, &options).unwrap();
-                let [_, _, blocks] = scaling.scales_shape(shape);
                 let mut exact: Vec<f64> = x.iter().map(|v| f64::from(v.to_f32())).collect();
                 if let Some(seed) = seed {
                     exact
@@ -294,7 +276,7 @@ mod tests {
                 for (i, (d, e)) in data.iter().zip(&exact).enumerate() {
                     let row = i / 64;
                     let (b, s, h) = (row / (300 * 3), (row / 3) % 300, row % 3);
-                    let g = group(scaling, (b, s, h), 3, blocks);
+                    let g = scaling.group((b, s, h), 3, 300);
                     let scale = f64::from(scales[g]);
                     group_max[g] = group_max[g].max(d.to_f32().abs());
                     // 3 mantissa bits: half an ulp is 2^-4 of the value for
