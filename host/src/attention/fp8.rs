@@ -91,7 +91,7 @@ impl Device {
     /// FP8 quantization of `x` `(batch, seqlen, heads, head_dim)` in bf16
     /// or f16 into e4m3 `data` and f32 `scales` (module `fp8` of the
     /// crate's docs: `data · scale ≈ x`, the scales one per
-    /// [`Fp8Scaling`] group), with incoherent processing when `options`
+    /// [`Fp8Scaling`](crate::Fp8Scaling) group), with incoherent processing when `options`
     /// has a seed (head_dim must then be a power of two).
     ///
     /// ```
