@@ -152,18 +152,12 @@ impl Heads {
                 &options,
             )
             .expect("quantize");
-        let [_, _, blocks] = scaling.scales_shape(shape);
         let data = stored
             .iter()
             .enumerate()
             .map(|(e, v)| {
                 let (i, h) = (e / DIM / self.heads, e / DIM % self.heads);
-                let group = match scaling {
-                    Fp8Scaling::PerTensor => 0,
-                    Fp8Scaling::PerHead => h,
-                    Fp8Scaling::PerBlock { rows } => h * blocks + i / rows,
-                };
-                v.to_f32() * scales[group]
+                v.to_f32() * scales[scaling.group((0, i, h), self.heads, self.seqlen)]
             })
             .collect();
         Heads {

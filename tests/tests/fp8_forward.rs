@@ -122,14 +122,13 @@ fn fp8_forward_dequantizes_per_batch_and_kv_head() {
 fn quantized_inputs_feed_the_fp8_forward() {
     let (batch, seqlen, heads, dim) = (2, 96, 2, 64);
     let shape = [batch, seqlen, heads, dim];
-    let mut rng = fa3_tests::fresh_rng();
-    let draw = |rng: &mut rand::rngs::StdRng| -> Vec<bf16> {
-        fa3_tests::normal(rng, batch * seqlen * heads * dim)
+    let draw = || -> Vec<bf16> {
+        fa3_tests::random_normal(batch * seqlen * heads * dim)
             .into_iter()
             .map(bf16::from_f32)
             .collect()
     };
-    let (q, k, v) = (draw(&mut rng), draw(&mut rng), draw(&mut rng));
+    let (q, k, v) = (draw(), draw(), draw());
     let wide = |x: &[bf16]| x.iter().map(|v| v.to_f64()).collect::<Vec<f64>>();
     let (q64, k64, v64) = (wide(&q), wide(&k), wide(&v));
     let options = AttentionOptions::new().causal(true);

@@ -111,16 +111,11 @@ fn check<T: AttentionElement + fa3::Element>(device: &Device, shape: [usize; 4])
                     .chunks_exact_mut(dim)
                     .for_each(|r| hadamard_rotate(r, seed));
             }
-            let [_, _, blocks] = scaling.scales_shape(shape);
             let mut group_max = vec![0.0f32; scales.len()];
             for (i, (d, e)) in data.iter().zip(&exact).enumerate() {
                 let row = i / dim;
                 let (b, s, h) = (row / (seqlen * heads), (row / heads) % seqlen, row % heads);
-                let g = match scaling {
-                    Fp8Scaling::PerTensor => 0,
-                    Fp8Scaling::PerHead => b * heads + h,
-                    Fp8Scaling::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
-                };
+                let g = scaling.group((b, s, h), heads, seqlen);
                 let scale = f64::from(scales[g]);
                 group_max[g] = group_max[g].max(d.to_f32().abs());
                 // Half an e4m3 ulp (2^-4 of the value; 2^-10 of the scale

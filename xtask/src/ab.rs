@@ -28,10 +28,16 @@ pub fn run(args: &Args) -> Result {
         .clone()
         .unwrap_or_else(|| cmd::workspace().join("ab"));
     // Resolve every revision before building any.
-    let builds: Vec<(String, String)> = args
+    let builds: Vec<Build> = args
         .revs
         .iter()
-        .map(|rev| Ok((folder_name(rev), short_hash(rev)?)))
+        .map(|rev| {
+            Ok(Build {
+                rev: rev.clone(),
+                name: folder_name(rev),
+                hash: short_hash(rev)?,
+            })
+        })
         .collect::<Result<_>>()?;
     if out.exists() {
         fs::remove_dir_all(&out)?;
@@ -39,10 +45,10 @@ pub fn run(args: &Args) -> Result {
     fs::create_dir_all(&out)?;
     let found = tools::ensure(true);
     let target = cmd::target_dir().join("ab-build");
-    for ((name, hash), rev) in builds.iter().zip(&args.revs) {
+    for Build { rev, name, hash } in &builds {
         let tree = cmd::target_dir().join("ab-worktrees").join(name);
         remove_worktree(&tree);
-        git(&["worktree", "add", "--detach", path_str(&tree)?, hash])?;
+        cmd::run(git().args(["worktree", "add", "--detach", path_str(&tree)?, hash]))?;
         let mut build = cmd::cargo();
         build
             .current_dir(&tree)
@@ -65,7 +71,7 @@ pub fn run(args: &Args) -> Result {
         eprintln!("ab: {rev} ({hash}) -> {}", dir.display());
     }
     let script = out.join("run.sh");
-    fs::write(&script, run_script(&builds, &args.revs))?;
+    fs::write(&script, run_script(&builds))?;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
     eprintln!(
         "ab: {} on the GPU machine: {} [ROUNDS] [fa3-bench flags]",
@@ -73,6 +79,13 @@ pub fn run(args: &Args) -> Result {
         script.display()
     );
     Ok(())
+}
+
+/// One revision to build: as given, its folder name, its commit.
+struct Build {
+    rev: String,
+    name: String,
+    hash: String,
 }
 
 /// `wip/bwd-x` -> `wip-bwd-x`: a folder name for a revision.
@@ -89,8 +102,7 @@ fn folder_name(rev: &str) -> String {
 }
 
 fn short_hash(rev: &str) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(cmd::workspace())
+    let out = git()
         .args([
             "rev-parse",
             "--verify",
@@ -104,25 +116,24 @@ fn short_hash(rev: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn git(args: &[&str]) -> Result {
-    cmd::run(Command::new("git").current_dir(cmd::workspace()).args(args))
+/// `git`, run in the workspace.
+fn git() -> Command {
+    let mut git = Command::new("git");
+    git.current_dir(cmd::workspace());
+    git
 }
 
 /// Removes the worktree at `tree` if there is one (a run stopped half-way
 /// leaves it behind).
 fn remove_worktree(tree: &Path) {
     if tree.exists() {
-        let _ = Command::new("git")
-            .current_dir(cmd::workspace())
+        let _ = git()
             .args(["worktree", "remove", "--force"])
             .arg(tree)
             .status();
         let _ = fs::remove_dir_all(tree);
     }
-    let _ = Command::new("git")
-        .current_dir(cmd::workspace())
-        .args(["worktree", "prune"])
-        .status();
+    let _ = git().args(["worktree", "prune"]).status();
 }
 
 fn path_str(path: &Path) -> Result<&str> {
@@ -133,13 +144,12 @@ fn path_str(path: &Path) -> Result<&str> {
 /// The script that runs the builds in alternation, ROUNDS times (default
 /// 2), and prints one line per run: the fa3-rs TFLOPs/s of every
 /// configuration, in the table's order.
-fn run_script(builds: &[(String, String)], revs: &[String]) -> String {
+fn run_script(builds: &[Build]) -> String {
     let list: Vec<String> = builds
         .iter()
-        .zip(revs)
-        .map(|((name, hash), rev)| format!("#   {name}: {rev} at {hash}"))
+        .map(|b| format!("#   {}: {} at {}", b.name, b.rev, b.hash))
         .collect();
-    let names: Vec<&str> = builds.iter().map(|(name, _)| name.as_str()).collect();
+    let names: Vec<&str> = builds.iter().map(|b| b.name.as_str()).collect();
     format!(
         r#"#!/usr/bin/env bash
 # Made by `cargo xtask ab`: fa3-bench at these revisions.

@@ -217,6 +217,25 @@ impl Fp8Scaling {
             Self::PerBlock { rows } => [batch, heads, seqlen.div_ceil(rows.max(1))],
         }
     }
+
+    /// The index, in the row-major scales of a tensor with `heads` heads
+    /// and `seqlen` positions, of the scale of position `s` of head `h` of
+    /// batch `b` (what dequantizes it: `data · scales[group]`).
+    ///
+    /// ```
+    /// use fa3::Fp8Scaling;
+    /// // Batch 1, position 300, head 2 of (2, 1000, 4, ·): block 2 of head 6.
+    /// assert_eq!(Fp8Scaling::PerBlock { rows: 128 }.group((1, 300, 2), 4, 1000), 6 * 8 + 2);
+    /// assert_eq!(Fp8Scaling::PerTensor.group((1, 300, 2), 4, 1000), 0);
+    /// ```
+    pub fn group(self, (b, s, h): (usize, usize, usize), heads: usize, seqlen: usize) -> usize {
+        let [_, _, blocks] = self.scales_shape([0, seqlen, 0, 0]);
+        match self {
+            Self::PerTensor => 0,
+            Self::PerHead => b * heads + h,
+            Self::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
+        }
+    }
 }
 
 /// How [`Device::quantize_fp8_into`](crate::Device::quantize_fp8_into) quantizes.

@@ -1,7 +1,7 @@
 //! The CPU reference backend: copies the checked views into packed vectors,
 //! runs the reference, and writes the results back into the views.
 
-use super::args::{BackwardInputs, ForwardInto, Fp8Scales, GradientsInto, Qkv};
+use super::args::{BackwardInputs, ForwardInto, Fp8Scales, Fp8Scaling, GradientsInto, Qkv};
 use super::device::Precision;
 use super::element::Real;
 use super::layout::Checked;
@@ -156,7 +156,7 @@ fn factor(
             } else {
                 (p.heads_kv, d.k_rows, p.seqlens.k_tokens(b).len())
             };
-            pick(d.q, d.k, d.v)[(b * heads + h) * seqlen.div_ceil(rows) + pos / rows]
+            pick(d.q, d.k, d.v)[Fp8Scaling::PerBlock { rows }.group((b, pos, h), heads, seqlen)]
         }
     }
 }

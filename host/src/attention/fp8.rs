@@ -21,7 +21,7 @@
 //! be undone after P·V). The CPU backend rotates and finds the scales in
 //! f64 and rounds each value once.
 
-use super::args::{Fp8Quantize, Fp8QuantizedInto, Fp8Scaling};
+use super::args::{Fp8Quantize, Fp8QuantizedInto};
 use super::cpu::{read, write};
 use super::device::{Backend, Device};
 use super::element::AttentionElement;
@@ -84,7 +84,7 @@ pub fn hadamard_rotate(row: &mut [f64], seed: u64) {
 impl Device {
     /// FP8 quantization of `x` `(batch, seqlen, heads, head_dim)` in bf16
     /// or f16 into e4m3 `data` and f32 `scales` (`data · scale ≈ x`, one
-    /// scale per [`Fp8Scaling`] group), with incoherent processing when
+    /// scale per [`Fp8Scaling`](crate::Fp8Scaling) group), with incoherent processing when
     /// `options` has a seed (head_dim must then be a power of two). On a
     /// GPU: head_dim a power of two from 8 to 256, `x` and `data` by the
     /// alignment rules of [`Tensor`] (16-byte aligned start and strides),
@@ -126,22 +126,6 @@ impl Device {
     }
 }
 
-/// The group of position `s` of head `h` of batch `b` under `scaling`: its
-/// index in the row-major scales of a tensor with `heads` heads and
-/// `blocks` blocks per head.
-fn group(
-    scaling: Fp8Scaling,
-    (b, s, h): (usize, usize, usize),
-    heads: usize,
-    blocks: usize,
-) -> usize {
-    match scaling {
-        Fp8Scaling::PerTensor => 0,
-        Fp8Scaling::PerHead => b * heads + h,
-        Fp8Scaling::PerBlock { rows } => (b * heads + h) * blocks + s / rows,
-    }
-}
-
 /// The CPU backend of [`Device::quantize_fp8_into`], on checked views.
 fn quantize_on_cpu<T: AttentionElement>(
     x: &Tensor<'_, T, 4>,
@@ -150,7 +134,6 @@ fn quantize_on_cpu<T: AttentionElement>(
     checked: &CheckedQuantize,
 ) -> Result<()> {
     let [batch, seqlen, heads, dim] = checked.x.shape;
-    let [_, _, blocks] = checked.scales.shape;
     let mut values: Vec<f64> = read("x", x, &checked.x)?;
     if let Some(seed) = options.hadamard_seed {
         values
@@ -161,7 +144,7 @@ fn quantize_on_cpu<T: AttentionElement>(
     // Row-major (batch, seqlen, heads): the group of each row of `values`.
     let groups: Vec<usize> = (0..batch)
         .flat_map(|b| (0..seqlen).flat_map(move |s| (0..heads).map(move |h| (b, s, h))))
-        .map(|row| group(scaling, row, heads, blocks))
+        .map(|row| scaling.group(row, heads, seqlen))
         .collect();
     let mut amax = vec![0.0f64; checked.scales.shape.iter().product()];
     for (row, &g) in values.chunks_exact(dim.max(1)).zip(&groups) {
@@ -187,7 +170,7 @@ fn quantize_on_cpu<T: AttentionElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attention::TensorMut;
+    use crate::attention::{Fp8Scaling, TensorMut};
     use crate::error::Error;
     use float8::F8E4M3;
     use half::bf16;
@@ -279,7 +262,6 @@ mod tests {
                     hadamard_seed: seed,
                 };
                 let (data, scales) = quantize(&x, shape, &options).unwrap();
-                let [_, _, blocks] = scaling.scales_shape(shape);
                 let mut exact: Vec<f64> = x.iter().map(|v| f64::from(v.to_f32())).collect();
                 if let Some(seed) = seed {
                     exact
@@ -290,7 +272,7 @@ mod tests {
                 for (i, (d, e)) in data.iter().zip(&exact).enumerate() {
                     let row = i / 64;
                     let (b, s, h) = (row / (300 * 3), (row / 3) % 300, row % 3);
-                    let g = group(scaling, (b, s, h), 3, blocks);
+                    let g = scaling.group((b, s, h), 3, 300);
                     let scale = f64::from(scales[g]);
                     group_max[g] = group_max[g].max(d.to_f32().abs());
                     // 3 mantissa bits: half an ulp is 2^-4 of the value for

@@ -260,10 +260,15 @@ pub(crate) fn descale(scales: Fp8Scales<'_>, problem: &Problem) -> Result<()> {
             problem.seqlens.k_tokens(0).len(),
         )
     };
-    let (q, k, v, q_len, kv_len) = match scales {
+    // The lengths each tensor's factors must have, and how to say so.
+    let (q, k, v, q_len, kv_len, accepted) = match scales {
         Fp8Scales::PerKvHead(d) => {
             let len = batch.checked_mul(problem.heads_kv);
-            (d.q, d.k, d.v, len, len)
+            let accepted = format!(
+                "one per (batch, kv head), batch {batch} × heads_kv {}",
+                problem.heads_kv
+            );
+            (d.q, d.k, d.v, len, len, accepted)
         }
         Fp8Scales::PerBlock(d) => {
             for (argument, rows) in [("descale.q_rows", d.q_rows), ("descale.k_rows", d.k_rows)] {
@@ -274,27 +279,25 @@ pub(crate) fn descale(scales: Fp8Scales<'_>, problem: &Problem) -> Result<()> {
                     });
                 }
             }
+            // What `quantize_fp8_into` writes for these blocks.
             let len = |heads: usize, seqlen: usize, rows: usize| {
-                batch.checked_mul(heads)?.checked_mul(seqlen.div_ceil(rows))
+                let [b, h, blocks] =
+                    Fp8Scaling::PerBlock { rows }.scales_shape([batch, seqlen, heads, 0]);
+                b.checked_mul(h)?.checked_mul(blocks)
             };
+            let accepted = format!(
+                "one per (batch, head, block): q {batch} × {} × ceil({seqlen_q} / {}), k and v {batch} × {} × ceil({seqlen_k} / {})",
+                problem.heads_q, d.q_rows, problem.heads_kv, d.k_rows
+            );
             (
                 d.q,
                 d.k,
                 d.v,
                 len(problem.heads_q, seqlen_q, d.q_rows),
                 len(problem.heads_kv, seqlen_k, d.k_rows),
+                accepted,
             )
         }
-    };
-    let accepted = match scales {
-        Fp8Scales::PerKvHead(_) => format!(
-            "one per (batch, kv head), batch {batch} × heads_kv {}",
-            problem.heads_kv
-        ),
-        Fp8Scales::PerBlock(d) => format!(
-            "one per (batch, head, block): q {batch} × {} × ceil({seqlen_q} / {}), k and v {batch} × {} × ceil({seqlen_k} / {})",
-            problem.heads_q, d.q_rows, problem.heads_kv, d.k_rows
-        ),
     };
     for (argument, factors, expected) in [
         ("descale_q", q, q_len),

@@ -86,7 +86,7 @@ pub(crate) unsafe fn run<E: BwdElem>(p: BwdPreParams) {
             } else {
                 f32::NEG_INFINITY
             };
-            let at = (head_row0 + m * p.block_m + r) as usize;
+            let at = (head_row0 + row_of(i)) as usize;
             // SAFETY: m < m_blocks and r < block_m: a row of this (batch,
             // head)'s m_blocks · block_m.
             unsafe {
@@ -96,6 +96,7 @@ pub(crate) unsafe fn run<E: BwdElem>(p: BwdPreParams) {
         };
         // All four rows' loads first (ROWS_IN_FLIGHT), named rather than
         // in an array: a runtime-indexed array went to local memory.
+        const { assert!(ROWS_IN_FLIGHT == 4, "one load and one finish per row below") };
         let (a, b, c, d) = (load(0), load(1), load(2), load(3));
         finish(0, a);
         finish(1, b);
