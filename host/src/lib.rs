@@ -73,7 +73,7 @@ pub use attention::{
     AttentionElement, AttentionOptions, BackwardInputs, Device, E4M3_MAX, ForwardInto,
     ForwardOutput, Fp8BlockDescale, Fp8Descale, Fp8Quantize, Fp8QuantizedInto, Fp8Scales,
     Fp8Scaling, Gradients, GradientsInto, OwnedTensor, Precision, Qkv, Real, Storage, Tensor,
-    TensorMut, Varlen, hadamard_rotate, hadamard_sign,
+    TensorMut, Varlen, fp8_block_rows, hadamard_rotate, hadamard_sign,
 };
 pub use error::{Error, Result};
 /// FP8 e4m3, from the `float8` crate (the type cudarc and candle use).

@@ -8,15 +8,29 @@
 //! this crate and of those libraries hold the same Rust type.
 
 use crate::gpu::TmaElement;
+use fa3_kernels::abi::{
+    BwdConvertBf16, BwdConvertF16, BwdPreprocessBf16, BwdPreprocessF16, Fp8QuantizeBf16,
+    Fp8QuantizeF16, Kernel, KernelSpec,
+};
 use float8::F8E4M3;
 use half::{bf16, f16};
 
 mod sealed {
+    use fa3_kernels::abi::KernelSpec;
+
     pub trait Sealed {}
 
     /// Which forward kernels take this element type (`FWD_KERNELS` rows).
     pub trait ForwardKernels {
         const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem;
+    }
+
+    /// The kernels of the 16-bit types' other entry points.
+    pub trait HalfKernels {
+        /// The backward's preprocess and conversion kernels.
+        const BWD_AUX: (KernelSpec, KernelSpec);
+        /// The FP8 quantizer reading this type.
+        const FP8_QUANTIZE: KernelSpec;
     }
 }
 
@@ -42,7 +56,10 @@ pub trait Real: sealed::Sealed + Copy + Send + Sync + 'static {
 
 /// The 16-bit element types of the forward and backward entry points:
 /// `bf16` and `f16`.
-pub trait AttentionElement: Real + TmaElement + sealed::ForwardKernels {}
+pub trait AttentionElement:
+    Real + TmaElement + sealed::ForwardKernels + sealed::HalfKernels
+{
+}
 
 impl AttentionElement for bf16 {}
 impl AttentionElement for f16 {}
@@ -52,6 +69,20 @@ impl sealed::ForwardKernels for bf16 {
 impl sealed::ForwardKernels for f16 {
     const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem = fa3_kernels::abi::fwd::FwdElem::F16;
 }
+impl sealed::ForwardKernels for F8E4M3 {
+    const FWD_ELEM: fa3_kernels::abi::fwd::FwdElem = fa3_kernels::abi::fwd::FwdElem::E4m3;
+}
+
+impl sealed::HalfKernels for bf16 {
+    const BWD_AUX: (KernelSpec, KernelSpec) = (BwdPreprocessBf16::SPEC, BwdConvertBf16::SPEC);
+    const FP8_QUANTIZE: KernelSpec = Fp8QuantizeBf16::SPEC;
+}
+impl sealed::HalfKernels for f16 {
+    const BWD_AUX: (KernelSpec, KernelSpec) = (BwdPreprocessF16::SPEC, BwdConvertF16::SPEC);
+    const FP8_QUANTIZE: KernelSpec = Fp8QuantizeF16::SPEC;
+}
+
+pub(crate) use sealed::ForwardKernels;
 
 macro_rules! real {
     ($t:ty, $name:literal, to_f64: $to64:expr, to_f32: $to32:expr, from_f64: $from64:expr, from_f32: $from32:expr) => {

@@ -132,7 +132,7 @@ impl Device {
                 cpu::forward_into(precision, &checked, &qkv, None, into, &outputs, layout)
             }
             Backend::Gpu(ref gpu) => {
-                gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs, schedule)
+                gpu_forward::forward_into(gpu, &checked, &qkv, into, &outputs, schedule, None)
             }
         }
     }
@@ -254,9 +254,15 @@ impl Device {
             Backend::Cpu(precision) => {
                 cpu::forward_into(precision, &checked, &qkv, descale, into, &outputs, layout)
             }
-            Backend::Gpu(_) => Err(Error::Unsupported {
-                feature: "GPU FP8 forward",
-            }),
+            Backend::Gpu(ref gpu) => gpu_forward::forward_into(
+                gpu,
+                &checked,
+                &qkv,
+                into,
+                &outputs,
+                Schedule::Full,
+                descale,
+            ),
         }
     }
 }

@@ -33,6 +33,25 @@ use crate::error::Result;
 /// e4m3's largest finite magnitude.
 pub const E4M3_MAX: f32 = 448.0;
 
+/// The blocks of block-quantized FP8 inputs that the GPU forward takes for
+/// `head_dim`: `(q_rows, k_rows)` of [`Fp8BlockDescale`](crate::Fp8BlockDescale)
+/// and the `rows` of [`Fp8Scaling::PerBlock`](crate::Fp8Scaling::PerBlock)
+/// for q and for k, v, which are the kernel's tiles (one factor per tile
+/// of queries, one per block of keys). `None` where no GPU FP8 kernel
+/// exists; the CPU backend takes any blocks.
+///
+/// ```
+/// assert_eq!(fa3::fp8_block_rows(128), Some((128, 128)));
+/// assert_eq!(fa3::fp8_block_rows(96), None);
+/// ```
+pub fn fp8_block_rows(head_dim: usize) -> Option<(usize, usize)> {
+    let tiles = fa3_kernels::attn::tiles::fp8_tiling(u32::try_from(head_dim).ok()?)?;
+    Some((
+        fa3_kernels::attn::tiles::BLOCK_M as usize,
+        tiles.block_n as usize,
+    ))
+}
+
 /// The sign of column `column` in incoherent processing with `seed`: +1
 /// or −1, bit 63 of SplitMix64's output for counter `column + 1`: a
 /// stateless hash, so each column (each GPU thread) computes its own (the

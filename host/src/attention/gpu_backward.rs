@@ -13,10 +13,7 @@ use crate::gpu::{DeviceBuffer, Gpu, LaunchShape};
 use fa3_kernels::abi::bwd::{BwdConvertParams, BwdKernel, BwdParams, BwdPreParams};
 use fa3_kernels::abi::fwd::FwdElem;
 use fa3_kernels::abi::sched::SchedParams;
-use fa3_kernels::abi::{
-    BWD_KERNELS, BwdConvertBf16, BwdConvertF16, BwdPreprocessBf16, BwdPreprocessF16, GlobalPtr,
-    Kernel, KernelSpec,
-};
+use fa3_kernels::abi::{BWD_KERNELS, GlobalPtr};
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
 use fa3_kernels::attn::tiles::{BwdTiling, DQ_BLOCK_COLS, bwd_smem_layout, bwd_tiling};
 use fa3_kernels::layout::fragment::FRAG_BLOCK_BYTES;
@@ -129,7 +126,7 @@ pub(super) fn backward_into<T: AttentionElement>(
         GlobalPtr::from_address(ptr.address() + c.offset as u64 * elem)
     };
     let scale = params.scale as f32;
-    let (pre, convert) = aux_kernels(T::FWD_ELEM);
+    let (pre, convert) = T::BWD_AUX;
 
     // Preprocess.
     let out_buf = buffer(&inputs.out)?;
@@ -342,12 +339,4 @@ fn main_kernel(elem: FwdElem, tiling: BwdTiling) -> Result<&'static BwdKernel> {
         .ok_or(Error::Unsupported {
             feature: "GPU backward for this head dim",
         })
-}
-
-/// The preprocess and conversion kernels of `elem`.
-fn aux_kernels(elem: FwdElem) -> (KernelSpec, KernelSpec) {
-    match elem {
-        FwdElem::Bf16 => (BwdPreprocessBf16::SPEC, BwdConvertBf16::SPEC),
-        FwdElem::F16 => (BwdPreprocessF16::SPEC, BwdConvertF16::SPEC),
-    }
 }

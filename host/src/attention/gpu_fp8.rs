@@ -10,9 +10,8 @@ use super::tensor::Tensor;
 use super::validate::CheckedQuantize;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, LaunchShape};
+use fa3_kernels::abi::GlobalPtr;
 use fa3_kernels::abi::fp8::Fp8QuantizeParams;
-use fa3_kernels::abi::fwd::FwdElem;
-use fa3_kernels::abi::{Fp8QuantizeBf16, Fp8QuantizeF16, GlobalPtr, Kernel};
 
 /// Positions of a group one CTA takes at most (256 threads; 16 passes of
 /// 16 rows at head_dim 128).
@@ -104,10 +103,7 @@ pub(super) fn quantize<T: AttentionElement>(
         chunk_rows: chunk_rows as u32,
         pass,
     };
-    let spec = match T::FWD_ELEM {
-        FwdElem::Bf16 => Fp8QuantizeBf16::SPEC,
-        FwdElem::F16 => Fp8QuantizeF16::SPEC,
-    };
+    let spec = T::FP8_QUANTIZE;
     let shape = LaunchShape {
         grid: (grid_x as u32, heads as u32, batch as u32),
         threads_per_block: spec.max_threads_per_block,

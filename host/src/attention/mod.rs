@@ -34,7 +34,7 @@ pub use args::{
 };
 pub use device::{Device, Precision};
 pub use element::{AttentionElement, Real};
-pub use fp8::{E4M3_MAX, hadamard_rotate, hadamard_sign};
+pub use fp8::{E4M3_MAX, fp8_block_rows, hadamard_rotate, hadamard_sign};
 pub use options::AttentionOptions;
 pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};

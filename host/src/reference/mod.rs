@@ -57,6 +57,8 @@ use crate::attention::{
 use crate::error::Result;
 use accum::Acc;
 use float8::F8E4M3;
+use half::bf16;
+use naive_lowp::Probs;
 
 pub use crate::attention::{AttentionOptions, Precision};
 
@@ -189,6 +191,39 @@ pub fn forward_fp8<'d>(
     )
 }
 
+/// The same-precision baseline of the FP8 forward (FA3's for its FP8
+/// tests): the dequantized inputs (as [`forward_fp8`] makes them) rounded
+/// to `bf16`, then [`naive_forward`]'s `bf16` attention with P further
+/// rounded to e4m3 before P·V (`attention_ref(..., intermediate_dtype=
+/// float8_e4m3fn)`).
+pub fn naive_forward_fp8<'d>(
+    qkv: Qkv<'_, F8E4M3, 4>,
+    descale: impl Into<Fp8Scales<'d>>,
+    options: &AttentionOptions,
+) -> Result<NaiveForward<bf16>> {
+    let (checked, _) = validate_forward::<FixedDims, F8E4M3, F8E4M3, 4, 3>(
+        Target::Cpu,
+        &qkv,
+        None,
+        options,
+        |d| Ok(d.seqlens()),
+    )?;
+    let descale = descale.into();
+    validate_descale(descale, &checked.problem)?;
+    let p = &checked.problem;
+    reserve::<(f32, bf16)>(p, false)?;
+    let [q, k, v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, Some(descale))?.map(|x| {
+        x.into_iter()
+            .map(|x| bf16::from_f32(x).to_f32())
+            .collect::<Vec<_>>()
+    });
+    let rows = naive_lowp::forward::<bf16>(p, &q, &k, &v, Probs::E4m3);
+    Ok(NaiveForward {
+        lse: lse_to_api(p, LseLayout::BatchHeadSeq, &rows.lse),
+        out: rows.out,
+    })
+}
+
 fn backward_in<A: Acc, T: Real, const R: usize>(
     checked: &CheckedForward<R>,
     qkv: &Qkv<'_, T, R>,
@@ -298,7 +333,7 @@ fn naive_forward_in<T: AttentionElement, const R: usize>(
     // f32 working values and their rounded T copies.
     reserve::<(f32, T)>(p, false)?;
     let [q, k, v] = packed_qkv::<T, f32, R>(checked, qkv, None)?;
-    let rows = naive_lowp::forward::<T>(p, &q, &k, &v);
+    let rows = naive_lowp::forward::<T>(p, &q, &k, &v, Probs::Element);
     Ok(NaiveForward {
         lse: lse_to_api(p, layout, &rows.lse),
         out: rows.out,

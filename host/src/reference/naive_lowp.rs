@@ -31,6 +31,7 @@
 use super::accum::dot;
 use super::problem::Problem;
 use crate::attention::Real;
+use float8::F8E4M3;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
@@ -64,7 +65,19 @@ struct Naive<'a, T> {
     v: &'a [f32],
     scale: f32,
     softcap: f32,
+    /// P's rounding: to `T`, or further to e4m3 for the FP8 baseline.
+    probs: Probs,
     element: PhantomData<T>,
+}
+
+/// What P is rounded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probs {
+    /// `T`, as every other value.
+    Element,
+    /// `T`, then e4m3 (FA3's `attention_ref(..., intermediate_dtype=
+    /// float8_e4m3fn)`: the normalized P in e4m3, as an FP8 P·V reads it).
+    E4m3,
 }
 
 /// One query row's softmax with its rowsum(P ⊙ dP) (`None`: fully
@@ -79,7 +92,7 @@ struct RowSoftmax {
 }
 
 impl<'a, T: Real> Naive<'a, T> {
-    fn new(p: &'a Problem, q: &[f32], k: &'a [f32], v: &'a [f32]) -> Self {
+    fn new(p: &'a Problem, q: &[f32], k: &'a [f32], v: &'a [f32], probs: Probs) -> Self {
         // The scale is an f32 value (widened), so this is exact.
         let scale = p.params.scale as f32;
         Self {
@@ -89,6 +102,7 @@ impl<'a, T: Real> Naive<'a, T> {
             v,
             scale,
             softcap: p.params.softcap as f32,
+            probs,
             element: PhantomData,
         }
     }
@@ -143,7 +157,11 @@ impl<'a, T: Real> Naive<'a, T> {
     }
 
     fn prob(&self, softmax: RowSoftmax, s: f32) -> f32 {
-        r::<T>((s - softmax.max).exp() / softmax.sum)
+        let p = r::<T>((s - softmax.max).exp() / softmax.sum);
+        match self.probs {
+            Probs::Element => p,
+            Probs::E4m3 => r::<F8E4M3>(p),
+        }
     }
 
     fn forward(&self) -> NaiveForwardRows<T> {
@@ -276,14 +294,16 @@ impl<'a, T: Real> Naive<'a, T> {
     }
 }
 
-/// The naive forward over packed `f32` copies of `T` inputs.
+/// The naive forward over packed `f32` copies of `T` inputs, P rounded as
+/// `probs` says.
 pub(crate) fn forward<T: Real>(
     p: &Problem,
     q: &[f32],
     k: &[f32],
     v: &[f32],
+    probs: Probs,
 ) -> NaiveForwardRows<T> {
-    Naive::<T>::new(p, q, k, v).forward()
+    Naive::<T>::new(p, q, k, v, probs).forward()
 }
 
 /// The naive backward over packed `f32` copies of `T` inputs and `dout`.
@@ -294,5 +314,5 @@ pub(crate) fn backward<T: Real>(
     v: &[f32],
     dout: &[f32],
 ) -> NaiveGradientRows<T> {
-    Naive::<T>::new(p, q, k, v).backward(dout)
+    Naive::<T>::new(p, q, k, v, Probs::Element).backward(dout)
 }

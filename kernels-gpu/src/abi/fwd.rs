@@ -35,12 +35,52 @@ impl Schedule {
     }
 }
 
-/// The 16-bit element types of the forward kernels.
+/// The input element types of the forward kernels.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
 pub enum FwdElem {
     Bf16,
     F16,
+    /// FP8 e4m3 (O in bf16, dequantized with [`Fp8DescaleParams`]).
+    E4m3,
+}
+
+/// Where one tensor's dequantization factors are: the factor of batch `b`,
+/// head `h` (a query head for Q, a kv head for K and V) and block `i` (of
+/// the kernel's `BLOCK_M` queries or `block_n` keys) is element `b * batch
+/// + (h / head_group) * head + i * block`. FA3's per-(batch, kv head)
+/// factors have `block = 0`, and Q's `head_group` is the GQA group.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
+pub struct ScaleIndex {
+    pub batch: u32,
+    pub head: u32,
+    pub block: u32,
+    pub head_group: u32,
+}
+
+impl ScaleIndex {
+    /// The element of (batch, head, block).
+    #[inline(always)]
+    pub const fn at(&self, batch: u32, head: u32, block: u32) -> u32 {
+        batch * self.batch + (head / self.head_group) * self.head + block * self.block
+    }
+}
+
+/// The FP8 forward's dequantization factors (f32). Scores are
+/// `softmax_scale · q(i) · k(j) · q·k` for query block `i` and key block
+/// `j`; values are `v(j) · v`. Unread by the 16-bit kernels (null).
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
+pub struct Fp8DescaleParams {
+    pub q: GlobalPtr<f32>,
+    pub k: GlobalPtr<f32>,
+    pub v: GlobalPtr<f32>,
+    pub q_index: ScaleIndex,
+    /// K's and V's (the same shape).
+    pub kv_index: ScaleIndex,
 }
 
 /// One forward kernel of the table: what it computes, and its entry (whose
@@ -63,13 +103,14 @@ pub struct FwdKernel {
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
 pub struct FwdParams {
-    /// Q as a 4-D map: (head_dim, seqlen_q, heads_q, batch), box (64, 128, 1, 1).
+    /// Q as a 4-D map: (head_dim, seqlen_q, heads_q, batch), box (128 bytes
+    /// of head dims, 128, 1, 1).
     pub q_map: GlobalPtr<TensorMap>,
-    /// K: (head_dim, seqlen_k, heads_kv, batch), box (64, block_n, 1, 1).
+    /// K: (head_dim, seqlen_k, heads_kv, batch), box (128 bytes, block_n, 1, 1).
     pub k_map: GlobalPtr<TensorMap>,
     /// V: like K.
     pub v_map: GlobalPtr<TensorMap>,
-    /// Output elements (bf16 or f16 bits).
+    /// Output elements (bf16 or f16 bits; bf16 for e4m3 inputs).
     pub out: GlobalPtr<u16>,
     pub lse: GlobalPtr<f32>,
     /// The tile claim counter: a claim that reads `c` takes tile
@@ -92,10 +133,10 @@ pub struct FwdParams {
     /// Keys visible left / right of the diagonal; negative = unbounded.
     pub window_left: i32,
     pub window_right: i32,
-    /// softmax_scale, for the log-sum-exp.
-    pub scale: f32,
     /// softmax_scale · log2(e): scores go through exp2.
     pub scale_log2: f32,
+    /// e4m3 kernels only.
+    pub descale: Fp8DescaleParams,
 }
 
 // SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
@@ -105,7 +146,7 @@ unsafe impl KernelParams for FwdParams {}
 mod tests {
     use super::*;
     use crate::abi::FWD_KERNELS;
-    use crate::attn::tiles::{HDIM128, LONG_TILINGS, TILINGS};
+    use crate::attn::tiles::{FP8_TILINGS, HDIM128, LONG_TILINGS, TILINGS};
 
     /// The host picks a forward kernel by (element, tiling, schedule): each
     /// tiling of the table has one full kernel per element type, no two rows
@@ -126,9 +167,12 @@ mod tests {
         for schedule in [Schedule::NoPingpong, Schedule::NoOverlap, Schedule::Plain] {
             assert_eq!(rows(FwdElem::Bf16, HDIM128, schedule), 1, "{schedule:?}");
         }
+        for tiling in FP8_TILINGS {
+            assert_eq!(rows(FwdElem::E4m3, tiling, Schedule::Full), 1, "{tiling:?}");
+        }
         assert_eq!(
             FWD_KERNELS.len(),
-            2 * (TILINGS.len() + LONG_TILINGS.len()) + 3
+            2 * (TILINGS.len() + LONG_TILINGS.len()) + 3 + FP8_TILINGS.len()
         );
         assert!(Schedule::Full.pingpong() && Schedule::Full.overlap());
         assert!(!Schedule::Plain.pingpong() && !Schedule::Plain.overlap());

@@ -92,7 +92,8 @@ macro_rules! kernel_table {
                     { $crate::attn::tiles::$tiling.stages as usize },
                     { ($crate::attn::tiles::$tiling.block_n / 2) as usize },
                     { ($crate::attn::tiles::$tiling.head_dim / 2) as usize },
-                    { ($crate::attn::tiles::$tiling.block_n / 16) as usize },
+                    { ($crate::attn::tiles::$tiling.block_n
+                        / <$crate::arch::elem::$elem as $crate::fwd::FwdInput>::P_KEYS) as usize },
                     { $crate::abi::fwd::Schedule::$schedule.pingpong() },
                     { $crate::abi::fwd::Schedule::$schedule.overlap() },
                 >;

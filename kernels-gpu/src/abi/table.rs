@@ -53,6 +53,8 @@ kernel_table! {
         /// hdim 64 from `attn::tiles::LONG_KEYS` keys on (`LONG_TILINGS`).
         FwdBf16Hdim64Long: fa3_fwd_bf16_hdim64_long = (Bf16, HDIM64_LONG, Full);
         FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long = (F16, HDIM64_LONG, Full);
+        /// FP8: e4m3 Q, K, V (`attn::tiles::FP8_TILINGS`), O in bf16.
+        FwdE4m3Hdim128: fa3_fwd_e4m3_hdim128 = (E4m3, FP8_HDIM128, Full);
         /// Ablation builds (bf16, hdim 128): without pingpong, without the
         /// intra-warpgroup overlap, and without either.
         FwdBf16Hdim128NoPingpong: fa3_fwd_bf16_hdim128_no_pingpong = (Bf16, HDIM128, NoPingpong);

@@ -43,8 +43,21 @@ impl<const S: usize> TmaPipeline<S> {
     /// a block barrier must follow before any use.
     #[inline(always)]
     pub fn init(&self, one: &Elected, consumer_arrivals: u32) {
+        self.init_with_producers(one, 1, consumer_arrivals);
+    }
+
+    /// As [`Self::init`] for a stage that `producer_arrivals` threads fill
+    /// with ordinary stores, each arriving once ([`Self::producer_commit`])
+    /// after its `fence.proxy.async` when wgmma reads the stage.
+    #[inline(always)]
+    pub fn init_with_producers(
+        &self,
+        one: &Elected,
+        producer_arrivals: u32,
+        consumer_arrivals: u32,
+    ) {
         for s in 0..S as u32 {
-            self.full(s).init(one, 1);
+            self.full(s).init(one, producer_arrivals);
             self.empty(s).init(one, consumer_arrivals);
         }
         fence_init();

@@ -6,6 +6,7 @@
 //! taking a parameter's address copies it to local memory, where TMA cannot
 //! read it (hopper-notes.md, section 3).
 
+use super::elem::Element;
 use super::mbarrier::MBarrier;
 use super::thread::{Elected, trap};
 use crate::abi::{GlobalPtr, TensorMap};
@@ -18,20 +19,21 @@ pub fn prefetch(map: GlobalPtr<TensorMap>) {
     unsafe { asm!("prefetch.tensormap [{m}];", m = in(reg64) map.address()) }
 }
 
-/// Columns of one TMA box of 16-bit elements with the 128-byte swizzle.
-pub const BOX_COLS_16BIT: u32 = 64;
+/// Bytes of one TMA box row with the 128-byte swizzle.
+pub const BOX_ROW_BYTES: u32 = 128;
 
-/// Loads `cols` columns (a multiple of [`BOX_COLS_16BIT`]) of `rows` rows of
-/// a 4-D (column, row, head, batch) 16-bit tensor, rows from `at[0]` of head
-/// `at[1]` and batch `at[2]`, as `cols / 64` column blocks of `rows · 128`
-/// bytes from `dst` (a swizzled `Tile`'s layout), one box each.
+/// Loads `cols` columns (a multiple of `128 / E::BYTES`) of `rows` rows of
+/// a 4-D (column, row, head, batch) tensor of `E`, rows from `at[0]` of
+/// head `at[1]` and batch `at[2]`, as column blocks of `rows · 128` bytes
+/// from `dst` (a swizzled `Tile`'s layout), one box each.
 ///
 /// # Safety
-/// As [`load`] for every box: `map`'s box is (64, `rows`, 1, 1),
-/// `dst..dst + cols · rows · 2` is 1024-byte aligned and reserved for these
-/// loads, `bar` expects their bytes, and row `at[0]` lies inside the tensor.
+/// As [`load`] for every box: `map`'s box is (`128 / E::BYTES`, `rows`, 1,
+/// 1), `dst..dst + cols · rows · E::BYTES` is 1024-byte aligned and
+/// reserved for these loads, `bar` expects their bytes, and row `at[0]`
+/// lies inside the tensor.
 #[inline(always)]
-pub unsafe fn load_rows(
+pub unsafe fn load_rows<E: Element>(
     one: &Elected,
     map: GlobalPtr<TensorMap>,
     dst: u32,
@@ -39,10 +41,11 @@ pub unsafe fn load_rows(
     (rows, cols): (u32, u32),
     at: [i32; 3],
 ) {
-    for b in 0..cols / BOX_COLS_16BIT {
-        let coords = [(b * BOX_COLS_16BIT) as i32, at[0], at[1], at[2]];
+    let box_cols = BOX_ROW_BYTES / E::BYTES;
+    for b in 0..cols / box_cols {
+        let coords = [(b * box_cols) as i32, at[0], at[1], at[2]];
         // SAFETY: column block b of the reserved tile (contract).
-        unsafe { load(one, map, dst + b * rows * 128, bar, coords) };
+        unsafe { load(one, map, dst + b * rows * BOX_ROW_BYTES, bar, coords) };
     }
 }
 

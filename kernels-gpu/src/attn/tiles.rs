@@ -86,6 +86,26 @@ pub const LONG_KEYS: u32 = 4096;
 ///   more at the tail than it saves.
 pub const LONG_TILINGS: [Tiling; 1] = [HDIM64_LONG];
 
+/// Tilings of the FP8 (e4m3) forward. Blocks of 128 keys: V is transposed
+/// in shared memory by 128 x 128-byte tiles (`layout::fp8_transpose`), and
+/// a block-quantized K or V has one scale per block of the kernel's keys.
+/// hdim 128: S 64 + P 16 + O 64 registers; 3 stages of K, V as loaded and
+/// Vᵀ (16 + 3 x 48 KiB).
+pub const FP8_TILINGS: [Tiling; 1] = [FP8_HDIM128];
+
+/// The row of [`FP8_TILINGS`], by name, for the kernel table.
+pub const FP8_HDIM128: Tiling = Tiling {
+    head_dim: 128,
+    block_n: 128,
+    stages: 3,
+};
+
+/// The FP8 forward's tiling for `head_dim`, if a kernel exists.
+#[inline(always)]
+pub const fn fp8_tiling(head_dim: u32) -> Option<Tiling> {
+    find(&FP8_TILINGS, head_dim)
+}
+
 /// The tiling for `head_dim` and `seqlen_k` keys, if a kernel exists.
 #[inline(always)]
 pub const fn tiling(head_dim: u32, seqlen_k: u32) -> Option<Tiling> {
@@ -102,6 +122,7 @@ pub const fn tiling(head_dim: u32, seqlen_k: u32) -> Option<Tiling> {
 pub const fn is_tiling(t: Tiling) -> bool {
     matches!(find(&TILINGS, t.head_dim), Some(u) if same(t, u))
         || matches!(find(&LONG_TILINGS, t.head_dim), Some(u) if same(t, u))
+        || matches!(find(&FP8_TILINGS, t.head_dim), Some(u) if same(t, u))
 }
 
 #[inline(always)]
@@ -147,13 +168,16 @@ pub const FEED_SLOTS: u32 = 2;
 
 /// Byte offsets in a forward CTA's shared memory, the one place they are
 /// computed: the tiles (Q at 0; stage `s` of K at `k + s * stage_bytes`, of
-/// V at `v + s * stage_bytes`), then the rings' mbarriers, then the tile
-/// feed's 4-byte slots.
+/// V at `v + s * stage_bytes`, of Vᵀ at `vt + s * stage_bytes`), then the
+/// rings' mbarriers, then the tile feed's 4-byte slots. Vᵀ and its ring
+/// exist for 1-byte elements only (FP8 wgmma reads V K-major, so the
+/// producer warpgroup transposes each stage); otherwise they take no bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmemLayout {
     pub k: u32,
     pub v: u32,
-    /// Bytes between two stages of K (and of V).
+    pub vt: u32,
+    /// Bytes between two stages of K (and of V, Vᵀ).
     pub stage_bytes: u32,
     /// Q's one-stage ring.
     pub q_ring: u32,
@@ -161,30 +185,46 @@ pub struct SmemLayout {
     pub feed_ring: u32,
     pub k_ring: u32,
     pub v_ring: u32,
+    pub vt_ring: u32,
     pub tile_slots: u32,
     /// Total dynamic shared memory.
     pub bytes: u32,
 }
 
+/// Whether a forward of `elem_bytes`-byte elements transposes V in shared
+/// memory (e4m3: FP8 wgmma has no transposed B).
+pub const fn transposes_v(elem_bytes: u32) -> bool {
+    elem_bytes == 1
+}
+
 /// The shared-memory layout of a forward CTA for `elem_bytes`-byte elements.
 pub const fn smem_layout(t: Tiling, elem_bytes: u32) -> SmemLayout {
+    let vt_stages = if transposes_v(elem_bytes) {
+        t.stages
+    } else {
+        0
+    };
     let q = BLOCK_M * t.head_dim * elem_bytes;
     let stage_bytes = t.block_n * t.head_dim * elem_bytes;
     let k = q;
     let v = k + t.stages * stage_bytes;
-    let q_ring = v + t.stages * stage_bytes;
+    let vt = v + t.stages * stage_bytes;
+    let q_ring = vt + vt_stages * stage_bytes;
     let feed_ring = q_ring + ring_bytes(1);
     let k_ring = feed_ring + ring_bytes(FEED_SLOTS);
     let v_ring = k_ring + ring_bytes(t.stages);
-    let tile_slots = v_ring + ring_bytes(t.stages);
+    let vt_ring = v_ring + ring_bytes(t.stages);
+    let tile_slots = vt_ring + ring_bytes(vt_stages);
     SmemLayout {
         k,
         v,
+        vt,
         stage_bytes,
         q_ring,
         feed_ring,
         k_ring,
         v_ring,
+        vt_ring,
         tile_slots,
         bytes: tile_slots + 4 * FEED_SLOTS,
     }
@@ -545,6 +585,37 @@ mod tests {
             assert_eq!(t.block_n % 16, 0, "P·V steps of 16 keys");
         }
         assert_eq!(tiling(96, 0), None);
+    }
+
+    #[test]
+    fn fp8_tilings_fit_and_transpose_whole_tiles() {
+        for t in FP8_TILINGS {
+            let l = smem_layout(t, 1);
+            assert!(
+                l.bytes <= 227 * 1024,
+                "hdim {}: {} bytes",
+                t.head_dim,
+                l.bytes
+            );
+            assert_eq!(l.vt, l.v + t.stages * l.stage_bytes);
+            // S + O + P (4 keys per register) under the consumers' budget.
+            assert!(t.block_n / 2 + t.head_dim / 2 + t.block_n / 8 <= CONSUMER_REGISTERS - 32);
+            // V is transposed by 128-key x 128-byte tiles.
+            assert_eq!(
+                (t.block_n, t.head_dim % 128),
+                (128, 0),
+                "hdim {}",
+                t.head_dim
+            );
+            assert!(is_tiling(t));
+        }
+        assert_eq!(fp8_tiling(128), Some(FP8_HDIM128));
+        // 16-bit layouts have no Vᵀ: its stages and ring take no bytes.
+        let l = smem_layout(HDIM128, 2);
+        assert_eq!(
+            (l.vt, l.q_ring, l.vt_ring, l.tile_slots),
+            (l.q_ring, l.vt, l.tile_slots, l.vt_ring)
+        );
     }
 
     #[test]

@@ -261,7 +261,7 @@ pub(crate) unsafe fn run<
         // One arrival per consumer warp frees K/V or a Q/dO stage.
         rings.kv.init(&one, 8);
         rings.qdo.init(&one, 8);
-        feed.init(&one);
+        feed.init(&one, 0);
     }
     sync_block();
 

@@ -40,8 +40,8 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
         // them; the key block starts inside the tensor (n_block <
         // ceil(seqlen_k / N)).
         unsafe {
-            tma::load_rows(one, p.k_map, mem.k(), &full, (N, D), at);
-            tma::load_rows(one, p.v_map, mem.v(), &full, (N, D), at);
+            tma::load_rows::<E>(one, p.k_map, mem.k(), &full, (N, D), at);
+            tma::load_rows::<E>(one, p.v_map, mem.v(), &full, (N, D), at);
         }
         kv_state.advance();
 
@@ -65,8 +65,8 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
             // its Q and dO; query block m starts inside the tensor (m <
             // ceil(seqlen_q / M)).
             unsafe {
-                tma::load_rows(one, p.q_map, mem.q(stage), &full, (M, D), at);
-                tma::load_rows(one, p.dout_map, mem.dout(stage), &full, (M, D), at);
+                tma::load_rows::<E>(one, p.q_map, mem.q(stage), &full, (M, D), at);
+                tma::load_rows::<E>(one, p.dout_map, mem.dout(stage), &full, (M, D), at);
             }
             let row = (stats_row0 + m * M) as u64 * 4;
             // SAFETY: M f32 of each statistic at (batch, head, block m) of

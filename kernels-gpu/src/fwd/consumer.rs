@@ -11,6 +11,7 @@
 //! Either way, each GEMM issue is one pingpong turn (`Turns`). The ring
 //! states run on from tile to tile, as the producer's do.
 
+use super::descale::Descale;
 use super::input::FwdInput;
 use super::softmax::OnlineSoftmax;
 use super::{FwdTiles, KvRings, Smem, Work, epilogue, mask_spec};
@@ -23,7 +24,7 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
-use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER};
+use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER, transposes_v};
 use crate::layout::fragment::accumulator;
 use crate::sched::{ConsumerTiles, TileFeed};
 
@@ -40,6 +41,7 @@ struct Consumer<'a, E, const D: u32, const N: u32, const S: usize> {
     /// Global index of this consumer's first query row.
     q_row0: u32,
     thread: u32,
+    descale: Descale<E>,
 }
 
 impl<E: FwdInput, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D, N, S> {
@@ -49,10 +51,22 @@ impl<E: FwdInput, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
         unsafe { Tile::at(self.mem.k + state.index() * self.mem.stage_bytes) }
     }
 
-    /// Shared address of the stage's V (its layout is `E::VMajor`'s).
+    /// Shared address of the stage's V as P·V reads it (its layout is
+    /// `E::VMajor`'s: Vᵀ where the producer warpgroup transposes V).
     #[inline(always)]
     fn v(&self, state: PipelineState<S>) -> u32 {
-        self.mem.v + state.index() * self.mem.stage_bytes
+        let v = if transposes_v(E::BYTES) {
+            self.mem.vt
+        } else {
+            self.mem.v
+        };
+        v + state.index() * self.mem.stage_bytes
+    }
+
+    /// The ring of the V stages P·V reads.
+    #[inline(always)]
+    fn values(&self) -> &TmaPipeline<S> {
+        self.rings.values::<E>()
     }
 
     /// Issues S = Q·Kᵀ of the stage's key block and commits it.
@@ -152,12 +166,12 @@ impl<E: FwdInput, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
     ) where
         Accumulator<RO>: Mma,
     {
-        self.rings.v.consumer_wait(state);
+        self.values().consumer_wait(state);
         turns.begin();
         self.issue_pv(o, p, state);
         turns.end(last);
         o.wait::<0>(self.wg);
-        self.rings.v.warp_release(state);
+        self.values().warp_release(state);
     }
 }
 
@@ -207,30 +221,34 @@ pub(super) fn run<
             first_row,
             q_row0: w.m_block * BLOCK_M + first_row,
             thread: wg.thread(),
+            descale: Descale::of_tile(p, &w),
         };
-        let mut softmax = OnlineSoftmax::new(p.scale_log2);
+        let mut softmax = OnlineSoftmax::new(E::P_LOG2_MAX);
         let mut o = Accumulator::<RO>::zeroed();
         q_ring.consumer_wait(q_state);
+        // V's factor of the last block added to O (`descale`).
+        let mut v_factor = 1.0;
         if w.n_min < w.n_max {
             let turns = Turns::new(me, PINGPONG);
-            if OVERLAP {
-                overlapped::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state);
+            v_factor = if OVERLAP {
+                overlapped::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state)
             } else {
-                plain::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state);
-            }
+                plain::<E, D, N, S, RS, RO, KB>(&c, &turns, &mut softmax, &mut o, &mut state)
+            };
         }
         // The tile's GEMMs are done: the producer may load the next tile's
         // Q while this one's epilogue runs. (Releasing Q right after the
         // last S instead measured 9% slower at hdim 64, 8k.)
         q_ring.warp_release(q_state);
         q_state.advance();
-        let lse = softmax.finish(&mut o, p.scale);
+        let lse = softmax.finish(&mut o, v_factor);
         epilogue::store::<E, RO>(p, &w, &o, lse, c.q_row0, c.thread);
         tiles.advance();
     }
 }
 
-/// S(j+1) and P·V(j) in one turn; softmax(j+1) under P·V(j).
+/// S(j+1) and P·V(j) in one turn; softmax(j+1) under P·V(j). Returns V's
+/// factor of the last block (`descale`).
 #[inline(always)]
 fn overlapped<
     E: FwdInput,
@@ -246,7 +264,8 @@ fn overlapped<
     softmax: &mut OnlineSoftmax,
     o: &mut Accumulator<RO>,
     state: &mut PipelineState<S>,
-) where
+) -> f32
+where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
@@ -255,15 +274,18 @@ fn overlapped<
 
     // Prologue: the first (last-indexed) block, S only.
     c.scores_alone(turns, &mut s, *state, n_max - 1);
-    let _ = softmax.scores(&mut s); // O is zero: nothing to rescale
+    let _ = softmax.scores(&mut s, c.descale.scores(n_max - 1)); // O is zero: nothing to rescale
+    let mut v_factor = c.descale.values(n_max - 1);
     let mut p: [FragA<E>; KB] = pack(&s);
     let mut prev = *state;
     state.advance();
 
     for n in (n_min..n_max - 1).rev() {
+        // The factors' loads issued ahead of the GEMMs they wait behind.
+        let (scores_factor, next_v_factor) = (c.descale.scores(n), c.descale.values(n));
         // V(j) was loaded before K(j+1): it is there when K is.
         c.rings.k.consumer_wait(*state);
-        c.rings.v.consumer_wait(prev);
+        c.values().consumer_wait(prev);
         turns.begin();
         c.issue_qk(&mut s, *state);
         c.issue_pv(o, &p, prev);
@@ -271,10 +293,12 @@ fn overlapped<
         s.wait::<1>(c.wg); // S is done; P·V may still run
         c.rings.k.warp_release(*state);
         c.mask(&mut s, n);
-        let correction = softmax.scores(&mut s);
+        let correction = softmax.scores(&mut s, scores_factor);
         o.wait::<0>(c.wg);
-        c.rings.v.warp_release(prev);
-        OnlineSoftmax::rescale(o, correction);
+        c.values().warp_release(prev);
+        // O moves from block j's V units to block j+1's.
+        OnlineSoftmax::rescale(o, correction, v_factor / next_v_factor);
+        v_factor = next_v_factor;
         p = pack(&s);
         prev = *state;
         state.advance();
@@ -282,10 +306,12 @@ fn overlapped<
 
     // Epilogue of the loop: the last P·V.
     c.values_alone(turns, o, &p, prev, true);
+    v_factor
 }
 
 /// S, wait, softmax, P·V, wait: the schedule without intra-warpgroup
-/// overlap (each GEMM is still one pingpong turn).
+/// overlap (each GEMM is still one pingpong turn). Returns V's factor of
+/// the last block (`descale`).
 #[inline(always)]
 fn plain<
     E: FwdInput,
@@ -301,17 +327,22 @@ fn plain<
     softmax: &mut OnlineSoftmax,
     o: &mut Accumulator<RO>,
     state: &mut PipelineState<S>,
-) where
+) -> f32
+where
     Accumulator<RS>: Mma,
     Accumulator<RO>: Mma,
 {
     let mut s = Accumulator::<RS>::zeroed();
+    let mut v_factor = c.descale.values(c.w.n_max - 1);
     for n in (c.w.n_min..c.w.n_max).rev() {
+        let next_v_factor = c.descale.values(n);
         c.scores_alone(turns, &mut s, *state, n);
-        let correction = softmax.scores(&mut s);
-        OnlineSoftmax::rescale(o, correction);
+        let correction = softmax.scores(&mut s, c.descale.scores(n));
+        OnlineSoftmax::rescale(o, correction, v_factor / next_v_factor);
+        v_factor = next_v_factor;
         let p: [FragA<E>; KB] = pack(&s);
         c.values_alone(turns, o, &p, *state, n == c.w.n_min);
         state.advance();
     }
+    v_factor
 }

@@ -23,6 +23,14 @@ pub(crate) trait FwdInput: Element + MmaElem<KMajor> {
     type VMajor: Major;
     /// Keys per P fragment (the k-step of P·V).
     const P_KEYS: u32;
+    /// log2 of P's largest value: the softmax shifts P into `[0,
+    /// 2^P_LOG2_MAX]`. e4m3 takes 8, as FA3 does: P's small values then
+    /// stay normal numbers (e4m3's smallest normal is 2^-6), where in
+    /// `[0, 1]` everything below 2^-6 would lose bits or vanish.
+    const P_LOG2_MAX: f32;
+    /// Whether the kernel reads dequantization factors
+    /// (`abi::fwd::Fp8DescaleParams`).
+    const DESCALED: bool;
     /// Keys `P_KEYS · kb ..` of S, rounded, as the A operand of P·V.
     fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self>;
     /// The descriptor of k-step `kb` of P·V's B operand: the V stage at
@@ -44,6 +52,8 @@ macro_rules! half_input {
             type Out = $elem;
             type VMajor = MnMajor;
             const P_KEYS: u32 = 16;
+            const P_LOG2_MAX: f32 = 0.0;
+            const DESCALED: bool = false;
             #[inline(always)]
             fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self> {
                 <Self as HalfElem>::p_fragment(s, kb)
@@ -73,6 +83,8 @@ impl FwdInput for E4m3 {
     type Out = Bf16;
     type VMajor = KMajor;
     const P_KEYS: u32 = 32;
+    const P_LOG2_MAX: f32 = 8.0;
+    const DESCALED: bool = true;
     #[inline(always)]
     fn p_fragment<const R: usize>(s: &Accumulator<R>, kb: u32) -> FragA<Self> {
         s.to_a_e4m3(kb)

@@ -13,13 +13,16 @@
 //! masks and the tile order are in `crate::attn`.
 
 mod consumer;
+mod descale;
 mod epilogue;
 mod input;
 mod producer;
 mod softmax;
+mod transposer;
 
 use crate::abi::GlobalPtr;
 use crate::abi::fwd::FwdParams;
+use crate::arch::elem::Element;
 use crate::arch::pipeline::TmaPipeline;
 use crate::arch::regs;
 use crate::arch::smem;
@@ -30,10 +33,10 @@ use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, Tiling, is_tiling, ring_bytes,
-    smem_layout,
+    smem_layout, transposes_v,
 };
 use crate::sched::{TileFeed, Tiles};
-use input::FwdInput;
+pub(crate) use input::FwdInput;
 
 /// One tile of work: a query block, head and batch, and the key blocks it
 /// visits.
@@ -115,18 +118,42 @@ pub(crate) fn mask_spec(p: &FwdParams) -> MaskSpec {
 pub(crate) struct Smem {
     pub q: u32,
     pub k: u32,
+    /// V as loaded.
     pub v: u32,
-    /// Bytes between two stages of K (and of V).
+    /// Vᵀ, where the producer warpgroup transposes V (`transposer`).
+    pub vt: u32,
+    /// Bytes between two stages of K (and of V, Vᵀ).
     pub stage_bytes: u32,
 }
 
 /// K and V travel in two rings with the same stages but their own barriers:
 /// S = Q·Kᵀ starts as soon as K has landed, and K's stage is refilled as
-/// soon as S is done, while P·V still reads V (FA3 does the same).
+/// soon as S is done, while P·V still reads V (FA3 does the same). Where V
+/// is transposed, the V ring feeds the transposing warps and a third ring
+/// of the same stages passes Vᵀ on to the consumers.
 pub(crate) struct KvRings<const S: usize> {
     pub k: TmaPipeline<S>,
     pub v: TmaPipeline<S>,
+    /// Unused (and without barriers) for 16-bit inputs.
+    pub vt: TmaPipeline<S>,
 }
+
+impl<const S: usize> KvRings<S> {
+    /// The ring of the V stages P·V reads.
+    #[inline(always)]
+    pub fn values<E: Element>(&self) -> &TmaPipeline<S> {
+        if transposes_v(E::BYTES) {
+            &self.vt
+        } else {
+            &self.v
+        }
+    }
+}
+
+/// The producer warpgroup's warps that transpose V (all but the TMA warp),
+/// and their threads.
+const TRANSPOSER_WARPS: u32 = 3;
+const TRANSPOSER_THREADS: u32 = 32 * TRANSPOSER_WARPS;
 
 /// # Safety
 /// Launched as `FwdParams` documents, with `D`, `N`, `S` from the tiling of
@@ -182,6 +209,7 @@ pub(crate) unsafe fn run<
         q: base,
         k: base + layout.k,
         v: base + layout.v,
+        vt: base + layout.vt,
         stage_bytes: layout.stage_bytes,
     };
     // SAFETY: each ring and the feed at its region of the layout.
@@ -192,6 +220,7 @@ pub(crate) unsafe fn run<
             KvRings {
                 k: TmaPipeline::<S>::at(base + layout.k_ring),
                 v: TmaPipeline::<S>::at(base + layout.v_ring),
+                vt: TmaPipeline::<S>::at(base + layout.vt_ring),
             },
         )
     };
@@ -200,9 +229,17 @@ pub(crate) unsafe fn run<
     {
         // One arrival per consumer warp frees Q or a stage.
         q_ring.init(&one, 8);
-        feed.init(&one);
         ring.k.init(&one, 8);
-        ring.v.init(&one, 8);
+        if transposes_v(E::BYTES) {
+            // V's stages are freed by the transposing warps, Vᵀ's filled by
+            // each of their threads.
+            feed.init(&one, TRANSPOSER_THREADS);
+            ring.v.init(&one, TRANSPOSER_WARPS);
+            ring.vt.init_with_producers(&one, TRANSPOSER_THREADS, 8);
+        } else {
+            feed.init(&one, 0);
+            ring.v.init(&one, 8);
+        }
     }
     sync_block();
 
@@ -215,6 +252,9 @@ pub(crate) unsafe fn run<
                 && let Some(one) = elect_one()
             {
                 producer::run::<E, D, N, S>(&one, &p, &mem, &feed, &q_ring, &ring);
+            } else if transposes_v(E::BYTES) && warp_index() > 0 {
+                let thread = wg.thread() - 32;
+                transposer::run::<E, D, N, S>(thread, TRANSPOSER_THREADS, &p, &mem, &feed, &ring);
             }
         }
         c @ (1 | 2) => {

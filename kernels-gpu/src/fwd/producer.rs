@@ -36,7 +36,7 @@ pub(super) fn run<E: FwdInput, const D: u32, const N: u32, const S: usize>(
         // SAFETY: Q is free (acquired); boxes (64, 128, 1, 1) fill Q; the
         // query block starts inside the tensor (m_block < ceil(seqlen_q /
         // 128)).
-        unsafe { tma::load_rows(one, p.q_map, mem.q, &full, (BLOCK_M, D), at) };
+        unsafe { tma::load_rows::<E>(one, p.q_map, mem.q, &full, (BLOCK_M, D), at) };
         q_state.advance();
 
         for n in (w.n_min..w.n_max).rev() {
@@ -50,7 +50,7 @@ pub(super) fn run<E: FwdInput, const D: u32, const N: u32, const S: usize>(
                 // SAFETY: the stage is free (acquired); boxes (64, N, 1, 1)
                 // fill it; key block n starts inside the tensor (n <
                 // key_blocks' max <= ceil(seqlen_k / N)).
-                unsafe { tma::load_rows(one, map, tile + stage, &full, (N, D), at) };
+                unsafe { tma::load_rows::<E>(one, map, tile + stage, &full, (N, D), at) };
             };
             load(&rings.k, p.k_map, mem.k);
             load(&rings.v, p.v_map, mem.v);

@@ -16,7 +16,9 @@ use crate::arch::thread::{Elected, block_index, grid_size_unhoisted};
 /// Slots in the feed (`attn::tiles::FEED_SLOTS`, where the layout reserves
 /// them).
 const SLOTS: usize = crate::attn::tiles::FEED_SLOTS as usize;
-/// Every consumer thread frees a slot after reading it.
+/// Every consumer thread frees a slot after reading it: the two consumer
+/// warpgroups, plus any other threads that follow the tiles
+/// ([`TileFeed::init`]).
 const CONSUMER_THREADS: u32 = 256;
 
 /// A launch's tiles, as a kernel defines them.
@@ -54,10 +56,12 @@ impl TileFeed {
         Self { ring, slots }
     }
 
-    /// One thread, before any use; a block barrier must follow.
+    /// One thread, before any use; a block barrier must follow. Read by the
+    /// consumer warpgroups and `other_readers` more threads (each through
+    /// its own [`ConsumerTiles`]).
     #[inline(always)]
-    pub fn init(&self, one: &Elected) {
-        self.ring.init(one, CONSUMER_THREADS);
+    pub fn init(&self, one: &Elected, other_readers: u32) {
+        self.ring.init(one, CONSUMER_THREADS + other_readers);
     }
 
     #[inline(always)]

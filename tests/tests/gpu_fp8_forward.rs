@@ -1,0 +1,244 @@
+//! The FP8 (e4m3) forward on the GPU against the reference on the
+//! dequantized inputs, with both scale conventions (FA3's per (batch, kv
+//! head) factors and block factors), on the forward's matrix; bitwise
+//! repeatable launches.
+//!
+//! Tolerance: FA3's rule (`fa3_tests::accuracy`) with FA3's own FP8
+//! baseline (`reference::naive_forward_fp8`: the dequantized inputs in
+//! bf16, every operation rounded to bf16 and P rounded to e4m3 before P·V).
+//! Both the kernel and the baseline read the same e4m3 inputs and factors,
+//! so the error of the inputs' quantization is in neither; what is left is
+//! P in e4m3 (3 mantissa bits), which both have, and O's bf16 rounding.
+//! The kernel's P is `2^8` times larger than the baseline's normalized P
+//! (`FwdInput::P_LOG2_MAX`), so it loses fewer small probabilities to
+//! e4m3's subnormals and should stay well inside twice the baseline's
+//! error.
+
+use fa3::reference::{self, Precision};
+use fa3::{
+    Device, F8E4M3, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Scales, Qkv, Tensor, TensorMut,
+    bf16, fp8_block_rows,
+};
+use fa3_tests::accuracy::{Report, assert_accurate};
+use fa3_tests::matrix::{Case, cases};
+use fa3_tests::{random_f32, random_normal, reduced, repeats};
+
+/// e4m3 inputs: normal values times 3 (most of e4m3's exponent range is
+/// used, a few values saturate nothing: |3x| < 448).
+fn fp8_normal(len: usize) -> Vec<F8E4M3> {
+    random_normal(len)
+        .into_iter()
+        .map(|x| F8E4M3::from_f32(3.0 * x))
+        .collect()
+}
+
+/// `len` positive factors spread over 2^-3 .. 2^3, so that neighbouring
+/// key blocks' factors differ (V's factor is folded into O block by block).
+fn factors(len: usize) -> Vec<f32> {
+    random_f32(len)
+        .into_iter()
+        .map(|u| (6.0 * u - 3.0).exp2() / 8.0)
+        .collect()
+}
+
+/// The two conventions' factors for `case`.
+struct Factors {
+    per_kv_head: [Vec<f32>; 3],
+    per_block: [Vec<f32>; 3],
+    rows: (usize, usize),
+}
+
+impl Factors {
+    fn new(case: &Case) -> Self {
+        let rows = fp8_block_rows(case.head_dim).expect("an FP8 kernel for this head dim");
+        let kv = case.batch * case.heads_kv;
+        let q_blocks = case.batch * case.heads_q * case.seqlen_q.div_ceil(rows.0);
+        let k_blocks = kv * case.seqlen_k.div_ceil(rows.1);
+        Self {
+            per_kv_head: [factors(kv), factors(kv), factors(kv)],
+            per_block: [factors(q_blocks), factors(k_blocks), factors(k_blocks)],
+            rows,
+        }
+    }
+
+    /// FA3's factors and the block factors, as `forward_fp8_into` takes them.
+    fn descales(&self) -> (Fp8Descale<'_>, Fp8BlockDescale<'_>) {
+        let ([q, k, v], [bq, bk, bv]) = (&self.per_kv_head, &self.per_block);
+        (
+            Fp8Descale { q, k, v },
+            Fp8BlockDescale {
+                q: bq,
+                k: bk,
+                v: bv,
+                q_rows: self.rows.0,
+                k_rows: self.rows.1,
+            },
+        )
+    }
+}
+
+/// Runs `case` with both conventions on the GPU with poisoned outputs and
+/// checks out and lse; returns the reports.
+fn check(device: &Device, case: &Case) -> Vec<Report> {
+    let gpu = device.as_gpu().expect("a GPU device");
+    let (q_shape, k_shape, lse_shape) = (case.q_shape(), case.k_shape(), case.lse_shape());
+    let (q, k, v) = (
+        fp8_normal(q_shape.iter().product()),
+        fp8_normal(k_shape.iter().product()),
+        fp8_normal(k_shape.iter().product()),
+    );
+    let (dq, dk, dv) = (
+        gpu.upload(&q).unwrap(),
+        gpu.upload(&k).unwrap(),
+        gpu.upload(&v).unwrap(),
+    );
+    let host_qkv = Qkv {
+        q: Tensor::host(&q, q_shape),
+        k: Tensor::host(&k, k_shape),
+        v: Tensor::host(&v, k_shape),
+    };
+    let factors = Factors::new(case);
+    let (per_kv_head, per_block) = factors.descales();
+    let mut reports = Vec::new();
+    for (convention, scales) in [
+        ("per kv head", Fp8Scales::from(&per_kv_head)),
+        ("per block", Fp8Scales::from(&per_block)),
+    ] {
+        let n_out: usize = q_shape.iter().product();
+        let mut out = gpu.upload(&vec![bf16::NAN; n_out]).unwrap();
+        let mut lse = gpu
+            .upload(&vec![f32::NAN; lse_shape.iter().product()])
+            .unwrap();
+        let name = format!("{} {convention}", case.label());
+        device
+            .forward_fp8_into(
+                Qkv {
+                    q: Tensor::device(&dq, q_shape),
+                    k: Tensor::device(&dk, k_shape),
+                    v: Tensor::device(&dv, k_shape),
+                },
+                scales,
+                ForwardInto {
+                    out: TensorMut::device(&mut out, q_shape),
+                    lse: TensorMut::device(&mut lse, lse_shape),
+                },
+                &case.options,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (out, lse) = (gpu.download(&out).unwrap(), gpu.download(&lse).unwrap());
+        let exact =
+            reference::forward_fp8(host_qkv, scales, &case.options, Precision::F32).unwrap();
+        let naive = reference::naive_forward_fp8(host_qkv, scales, &case.options).unwrap();
+        reports.push(assert_accurate(
+            &format!("{name} out"),
+            &out,
+            &exact.out,
+            &naive.out,
+            false,
+        ));
+        reports.push(assert_accurate(
+            &format!("{name} lse"),
+            &lse,
+            &exact.lse,
+            &naive.lse,
+            false,
+        ));
+    }
+    reports
+}
+
+/// The matrix for `head_dim` (reduced under the sanitizers); prints the
+/// worst error relative to its bound.
+fn matrix(head_dim: usize) {
+    let device = Device::gpu(0).expect("a Hopper GPU");
+    let mut worst: Option<Report> = None;
+    let mut checks = 0;
+    for case in cases(head_dim, reduced()) {
+        for report in check(&device, &case) {
+            checks += 1;
+            let ratio = |r: &Report| r.error / r.bound();
+            if worst.as_ref().is_none_or(|w| ratio(&report) > ratio(w)) {
+                worst = Some(report);
+            }
+        }
+    }
+    let worst = worst.expect("the matrix has cases");
+    println!(
+        "hdim {head_dim}: {checks} checks passed; worst error / bound {:.3} ({worst})",
+        worst.error / worst.bound()
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_forward_hdim128_matches_the_reference() {
+    matrix(128);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_forward_launches_are_bitwise_repeatable() {
+    let device = Device::gpu(0).expect("a Hopper GPU");
+    let gpu = device.as_gpu().unwrap();
+    let case = Case {
+        batch: 2,
+        seqlen_q: 1000,
+        seqlen_k: 1000,
+        heads_q: 6,
+        heads_kv: 2,
+        head_dim: 128,
+        options: fa3::AttentionOptions::new().causal(true),
+    };
+    let (q_shape, k_shape, lse_shape) = (case.q_shape(), case.k_shape(), case.lse_shape());
+    let (q, k, v) = (
+        gpu.upload(&fp8_normal(q_shape.iter().product())).unwrap(),
+        gpu.upload(&fp8_normal(k_shape.iter().product())).unwrap(),
+        gpu.upload(&fp8_normal(k_shape.iter().product())).unwrap(),
+    );
+    let factors = Factors::new(&case);
+    let (per_kv_head, per_block) = factors.descales();
+    for (convention, scales) in [
+        ("per kv head", Fp8Scales::from(&per_kv_head)),
+        ("per block", Fp8Scales::from(&per_block)),
+    ] {
+        let mut out = gpu.alloc::<bf16>(q_shape.iter().product()).unwrap();
+        let mut lse = gpu.alloc::<f32>(lse_shape.iter().product()).unwrap();
+        let mut run_once = || {
+            device
+                .forward_fp8_into(
+                    Qkv {
+                        q: Tensor::device(&q, q_shape),
+                        k: Tensor::device(&k, k_shape),
+                        v: Tensor::device(&v, k_shape),
+                    },
+                    scales,
+                    ForwardInto {
+                        out: TensorMut::device(&mut out, q_shape),
+                        lse: TensorMut::device(&mut lse, lse_shape),
+                    },
+                    &case.options,
+                )
+                .unwrap();
+            (gpu.download(&out).unwrap(), gpu.download(&lse).unwrap())
+        };
+        let first = run_once();
+        assert!(
+            first.0.iter().all(|x| x.is_finite()),
+            "{convention}: out finite"
+        );
+        for run in 1..repeats() {
+            let again = run_once();
+            let same = again
+                .0
+                .iter()
+                .zip(&first.0)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+                && again
+                    .1
+                    .iter()
+                    .zip(&first.1)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{convention}: run {run} differs");
+        }
+    }
+}
