@@ -138,6 +138,7 @@ pub(super) fn forward_into<T: TmaElement + ForwardKernels, O: Element>(
         heads_per_kv: (heads_q / heads_kv) as u32,
         window_left: window_bound(params.mask.left),
         window_right: window_bound(params.mask.right),
+        scale,
         scale_log2: scale * LOG2_E,
         descale,
     };

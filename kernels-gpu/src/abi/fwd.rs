@@ -133,6 +133,8 @@ pub struct FwdParams {
     /// Keys visible left / right of the diagonal; negative = unbounded.
     pub window_left: i32,
     pub window_right: i32,
+    /// softmax_scale, for the log-sum-exp.
+    pub scale: f32,
     /// softmax_scale · log2(e): scores go through exp2.
     pub scale_log2: f32,
     /// e4m3 kernels only.

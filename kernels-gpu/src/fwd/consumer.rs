@@ -223,7 +223,7 @@ pub(super) fn run<
             thread: wg.thread(),
             descale: Descale::of_tile(p, &w),
         };
-        let mut softmax = OnlineSoftmax::new(E::P_LOG2_MAX);
+        let mut softmax = OnlineSoftmax::<E>::new();
         let mut o = Accumulator::<RO>::zeroed();
         q_ring.consumer_wait(q_state);
         // V's factor of the last block added to O (`descale`).
@@ -241,7 +241,7 @@ pub(super) fn run<
         // last S instead measured 9% slower at hdim 64, 8k.)
         q_ring.warp_release(q_state);
         q_state.advance();
-        let lse = softmax.finish(&mut o, v_factor);
+        let lse = softmax.finish(&mut o, p.scale, v_factor);
         epilogue::store::<E, RO>(p, &w, &o, lse, c.q_row0, c.thread);
         tiles.advance();
     }
@@ -261,7 +261,7 @@ fn overlapped<
 >(
     c: &Consumer<'_, E, D, N, S>,
     turns: &Turns,
-    softmax: &mut OnlineSoftmax,
+    softmax: &mut OnlineSoftmax<E>,
     o: &mut Accumulator<RO>,
     state: &mut PipelineState<S>,
 ) -> f32
@@ -297,7 +297,7 @@ where
         o.wait::<0>(c.wg);
         c.values().warp_release(prev);
         // O moves from block j's V units to block j+1's.
-        OnlineSoftmax::rescale(o, correction, v_factor / next_v_factor);
+        OnlineSoftmax::<E>::rescale(o, correction, v_factor / next_v_factor);
         v_factor = next_v_factor;
         p = pack(&s);
         prev = *state;
@@ -324,7 +324,7 @@ fn plain<
 >(
     c: &Consumer<'_, E, D, N, S>,
     turns: &Turns,
-    softmax: &mut OnlineSoftmax,
+    softmax: &mut OnlineSoftmax<E>,
     o: &mut Accumulator<RO>,
     state: &mut PipelineState<S>,
 ) -> f32
@@ -338,7 +338,7 @@ where
         let next_v_factor = c.descale.values(n);
         c.scores_alone(turns, &mut s, *state, n);
         let correction = softmax.scores(&mut s, c.descale.scores(n));
-        OnlineSoftmax::rescale(o, correction, v_factor / next_v_factor);
+        OnlineSoftmax::<E>::rescale(o, correction, v_factor / next_v_factor);
         v_factor = next_v_factor;
         let p: [FragA<E>; KB] = pack(&s);
         c.values_alone(turns, o, &p, *state, n == c.w.n_min);

@@ -227,17 +227,17 @@ pub(crate) unsafe fn run<
     if warp_index() == 0
         && let Some(one) = elect_one()
     {
-        // One arrival per consumer warp frees Q or a stage.
+        // One arrival per consumer warp frees Q or a stage. Where V is
+        // transposed, the transposing threads also follow the feed; V's
+        // stages are freed by their warps, Vᵀ's filled by each thread.
+        let transposes = transposes_v(E::BYTES);
         q_ring.init(&one, 8);
+        feed.init(&one, if transposes { TRANSPOSER_THREADS } else { 0 });
         ring.k.init(&one, 8);
-        if transposes_v(E::BYTES) {
-            // V's stages are freed by the transposing warps, Vᵀ's filled by
-            // each of their threads.
-            feed.init(&one, TRANSPOSER_THREADS);
+        if transposes {
             ring.v.init(&one, TRANSPOSER_WARPS);
             ring.vt.init_with_producers(&one, TRANSPOSER_THREADS, 8);
         } else {
-            feed.init(&one, 0);
             ring.v.init(&one, 8);
         }
     }
