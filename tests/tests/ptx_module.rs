@@ -118,7 +118,13 @@ fn assert_warp_specialized(k: &inspect::KernelInspection) {
         k.usage.registers, 168,
         "{name}: 384 threads x 1 block cap at entry"
     );
-    assert!(class("HGMMA") > 0, "{name}: no wgmma in SASS");
+    // FP8 kernels' wgmma is QGMMA, the 16-bit ones' HGMMA.
+    let wgmma = if name.contains("e4m3") {
+        "QGMMA"
+    } else {
+        "HGMMA"
+    };
+    assert!(class(wgmma) > 0, "{name}: no {wgmma} in SASS");
     assert!(class("UTMALDG") > 0, "{name}: no TMA load in SASS");
     assert_eq!(class("LDL/STL"), 0, "{name}: local memory");
     assert!(k.warnings.is_empty(), "{name}: {:?}", k.warnings);
@@ -126,9 +132,9 @@ fn assert_warp_specialized(k: &inspect::KernelInspection) {
 }
 
 /// The forward kernels are warp specialized as designed: setmaxnreg for the
-/// two roles in the PTX and the SASS, TMA loads and wgmma in the SASS, no
-/// spills, and the overlapped consumers at hdim 128/256 running above the
-/// 168-register entry cap.
+/// two roles in the PTX and the SASS, TMA loads and wgmma in the SASS
+/// (QGMMA for the FP8 kernels), no spills, and the overlapped consumers at
+/// hdim 128/256 running above the 168-register entry cap.
 #[test]
 fn ptxas_forward_kernels_are_warp_specialized() {
     let kernels = inspected();
@@ -138,8 +144,8 @@ fn ptxas_forward_kernels_are_warp_specialized() {
         .collect();
     assert_eq!(
         forward.len(),
-        11,
-        "6 forward kernels, 2 long-sequence hdim 64 ones, 3 ablation builds"
+        12,
+        "6 forward kernels, 2 long-sequence hdim 64 ones, 3 ablation builds, 1 FP8 kernel"
     );
     for k in forward {
         let name = &k.kernel;

@@ -29,7 +29,7 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
 ) {
     const {
         assert!(
-            !transposes_v(E::BYTES) || (N == TILE && D % TILE == 0),
+            !transposes_v(E::BYTES) || (N == TILE && D.is_multiple_of(TILE)),
             "V is transposed by 128 x 128-byte tiles"
         )
     };
