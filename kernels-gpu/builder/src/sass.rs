@@ -2,8 +2,6 @@
 
 use crate::BuildError;
 use crate::tools::{self, Tool};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::env;
 use std::path::Path;
 use std::process::Command;
@@ -17,33 +15,29 @@ pub struct Instruction {
     pub target: Option<u32>,
 }
 
-/// The SASS of one function, as opcode counts.
-#[derive(Debug, Clone, Default, Serialize)]
+/// The SASS of one function: its instructions in order.
+#[derive(Debug, Clone, Default)]
 pub struct FunctionSass {
     pub name: String,
-    /// Instructions counted by base opcode (`HGMMA.64x64x16.F32.BF16` counts
-    /// as `HGMMA`).
-    pub opcodes: BTreeMap<String, u32>,
     /// Highest general register (`R<n>`) the code touches. Above the
     /// entry's register cap it proves `setmaxnreg` raised the limit.
     pub max_register: u32,
-    /// The instructions in order (for `loops`).
-    #[serde(skip)]
     pub instructions: Vec<Instruction>,
 }
 
 impl FunctionSass {
-    /// How many instructions have one of these base opcodes.
+    /// How many instructions have one of these base opcodes
+    /// (`HGMMA.64x64x16.F32.BF16` counts as `HGMMA`).
     pub fn count(&self, opcodes: &[&str]) -> u32 {
-        opcodes
+        self.instructions
             .iter()
-            .map(|op| self.opcodes.get(*op).copied().unwrap_or(0))
-            .sum()
+            .filter(|i| opcodes.contains(&i.opcode.as_str()))
+            .count() as u32
     }
 
     /// All instructions of the function.
     pub fn total(&self) -> u32 {
-        self.opcodes.values().sum()
+        self.instructions.len() as u32
     }
 }
 
@@ -107,7 +101,6 @@ pub fn parse(listing: &str) -> Vec<FunctionSass> {
         } else if let (Some(f), Some((address, op, operands))) =
             (functions.last_mut(), instruction(trimmed))
         {
-            *f.opcodes.entry(op.to_string()).or_default() += 1;
             f.max_register = f.max_register.max(max_register(trimmed));
             f.instructions.push(Instruction {
                 address,
