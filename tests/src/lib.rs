@@ -3,6 +3,7 @@
 
 pub mod accuracy;
 pub mod cases;
+pub mod fp8_accuracy;
 pub mod materialized;
 pub mod matrix;
 pub mod strided;

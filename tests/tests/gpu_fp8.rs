@@ -4,10 +4,9 @@
 
 use fa3::{
     AttentionElement, Device, E4M3_MAX, F8E4M3, Fp8Quantize, Fp8QuantizedInto, Fp8Scaling, Gpu,
-    Real, Tensor, TensorMut, bf16, f16, hadamard_rotate,
+    Tensor, TensorMut, bf16, f16, hadamard_rotate,
 };
-use fa3_tests::{fresh_rng, normal};
-use rand::Rng;
+use fa3_tests::fp8_accuracy::paper_inputs;
 
 const SCALINGS: [Fp8Scaling; 5] = [
     Fp8Scaling::PerTensor,
@@ -17,25 +16,6 @@ const SCALINGS: [Fp8Scaling; 5] = [
     // Groups longer than one CTA's chunk (256 positions).
     Fp8Scaling::PerBlock { rows: 600 },
 ];
-
-/// N(0, 1) plus, with probability 0.001, N(0, 10²): the FA3 paper's FP8
-/// inputs.
-fn inputs<T: Real>(len: usize) -> Vec<T> {
-    let mut rng = fresh_rng();
-    let outliers = normal(&mut rng, len);
-    normal(&mut rng, len)
-        .into_iter()
-        .zip(outliers)
-        .map(|(x, o)| {
-            let o = if rng.random::<f64>() < 0.001 {
-                10.0 * o
-            } else {
-                0.0
-            };
-            T::from_f32(x + o)
-        })
-        .collect()
-}
 
 fn quantize_cpu<T: AttentionElement>(
     x: &[T],
@@ -92,7 +72,7 @@ fn quantize_gpu<T: AttentionElement + fa3::Element>(
 /// group reaches 448.
 fn check<T: AttentionElement + fa3::Element>(device: &Device, shape: [usize; 4]) {
     let [_, seqlen, heads, dim] = shape;
-    let x: Vec<T> = inputs(shape.iter().product());
+    let x: Vec<T> = paper_inputs(shape.iter().product());
     for scaling in SCALINGS {
         for seed in [None, Some(17)] {
             let options = Fp8Quantize {

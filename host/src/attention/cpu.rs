@@ -104,32 +104,54 @@ pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
     let mut v = read("v", &qkv.v, cv)?;
     if let Some(scales) = descale {
         let p = &checked.problem;
-        let factor = |operand| move |b, pos, h| factor(scales, p, operand, (b, pos, h));
-        dequantize(&mut q, p, p.heads_q, p.head_dim, factor(Operand::Q), true);
-        dequantize(&mut k, p, p.heads_kv, p.head_dim, factor(Operand::K), false);
-        dequantize(
-            &mut v,
-            p,
-            p.heads_kv,
-            p.head_dim_v,
-            factor(Operand::V),
-            false,
-        );
+        for (operand, values, dim) in [
+            (Operand::Q, &mut q, p.head_dim),
+            (Operand::K, &mut k, p.head_dim),
+            (Operand::V, &mut v, p.head_dim_v),
+        ] {
+            let factors = row_factors(p, scales, operand);
+            for (row, factor) in values.chunks_exact_mut(dim).zip(factors) {
+                let factor = A::of(factor);
+                row.iter_mut().for_each(|x| *x = *x * factor);
+            }
+        }
     }
     Ok([q, k, v])
 }
 
 /// Which input a dequantization factor belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Operand {
+pub(crate) enum Operand {
     Q,
     K,
     V,
 }
 
+/// The dequantization factor of each packed `[token, head]` row of
+/// `operand` (fixed-length problems): per (batch, kv head), query head h
+/// taking its kv head's (FA3), or per block of positions of one head.
+pub(crate) fn row_factors(p: &Problem, scales: Fp8Scales<'_>, operand: Operand) -> Vec<f32> {
+    let queries = operand == Operand::Q;
+    let (heads, tokens) = if queries {
+        (p.heads_q, p.seqlens.total_q())
+    } else {
+        (p.heads_kv, p.seqlens.total_k())
+    };
+    (0..tokens * heads)
+        .map(|row| {
+            let (token, h) = (row / heads, row % heads);
+            let (b, pos) = if queries {
+                p.seqlens.locate_q(token)
+            } else {
+                p.seqlens.locate_k(token)
+            };
+            factor(scales, p, operand, (b, pos, h))
+        })
+        .collect()
+}
+
 /// The factor of `operand` at (batch, position in its sequence, head of
-/// its tensor), fixed-length problems: per (batch, kv head), query head h
-/// taking its kv head's (FA3), or per block of `rows` positions of one head.
+/// its tensor).
 fn factor(
     scales: Fp8Scales<'_>,
     p: &Problem,
@@ -157,30 +179,6 @@ fn factor(
                 (p.heads_kv, d.k_rows, p.seqlens.k_tokens(b).len())
             };
             pick(d.q, d.k, d.v)[Fp8Scaling::PerBlock { rows }.group((b, pos, h), heads, seqlen)]
-        }
-    }
-}
-
-/// Multiplies packed `[token, head, dim]` rows by `factor(batch, position,
-/// head)`.
-fn dequantize<A: Acc>(
-    packed: &mut [A],
-    p: &Problem,
-    heads: usize,
-    dim: usize,
-    factor: impl Fn(usize, usize, usize) -> f32,
-    queries: bool,
-) {
-    for (row, values) in packed.chunks_exact_mut(dim).enumerate() {
-        let (token, h) = (row / heads, row % heads);
-        let (b, pos) = if queries {
-            p.seqlens.locate_q(token)
-        } else {
-            p.seqlens.locate_k(token)
-        };
-        let factor = A::of(factor(b, pos, h));
-        for x in values {
-            *x = *x * factor;
         }
     }
 }

@@ -39,7 +39,9 @@ pub use options::AttentionOptions;
 pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};
 
-pub(crate) use cpu::{LseLayout, forward_rows, lse_to_api, packed_qkv, read, reserve};
+pub(crate) use cpu::{
+    LseLayout, Operand, forward_rows, lse_to_api, packed_qkv, read, reserve, row_factors,
+};
 pub(crate) use layout::Checked;
 pub(crate) use options::ScoreParams;
 pub(crate) use residency::Target;

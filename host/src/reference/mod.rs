@@ -50,15 +50,16 @@ pub(crate) mod scores;
 pub(crate) mod seqlen;
 
 use crate::attention::{
-    AttentionElement, Checked, CheckedForward, FixedDims, Fp8Scales, LseLayout, PackedDims, Qkv,
-    Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read, reserve,
-    validate_descale, validate_forward, validate_reference_backward, varlen_seqlens,
+    AttentionElement, Checked, CheckedForward, FixedDims, Fp8Scales, LseLayout, Operand,
+    PackedDims, Qkv, Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read,
+    reserve, row_factors, validate_descale, validate_forward, validate_reference_backward,
+    varlen_seqlens,
 };
 use crate::error::Result;
 use accum::Acc;
 use float8::F8E4M3;
 use half::bf16;
-use naive_lowp::Probs;
+use naive_lowp::Arithmetic;
 
 pub use crate::attention::{AttentionOptions, Precision};
 
@@ -191,11 +192,14 @@ pub fn forward_fp8<'d>(
     )
 }
 
-/// The same-precision baseline of the FP8 forward (FA3's for its FP8
-/// tests): the dequantized inputs (as [`forward_fp8`] makes them) rounded
-/// to `bf16`, then [`naive_forward`]'s `bf16` attention with P further
-/// rounded to e4m3 before P·V (`attention_ref(..., intermediate_dtype=
-/// float8_e4m3fn)`).
+/// The same-precision baseline of the FP8 forward: attention as a naive
+/// implementation on FP8 tensor cores computes it. S is an e4m3 GEMM of the
+/// raw `q`, `k` with Hopper's accumulation ([`naive_lowp::fp8_mma_dot`]),
+/// times its scales and rounded to `bf16`; the softmax is [`naive_forward`]'s
+/// `bf16` one with P rounded further to e4m3 before P·V, and V is the
+/// dequantized `v` in `bf16` (FA3's FP8 baseline, `attention_ref(...,
+/// intermediate_dtype=float8_e4m3fn)`, with the products of Q·Kᵀ taken as
+/// the tensor cores take them).
 pub fn naive_forward_fp8<'d>(
     qkv: Qkv<'_, F8E4M3, 4>,
     descale: impl Into<Fp8Scales<'d>>,
@@ -212,12 +216,21 @@ pub fn naive_forward_fp8<'d>(
     validate_descale(descale, &checked.problem)?;
     let p = &checked.problem;
     reserve::<(f32, bf16)>(p, false)?;
-    let [q, k, v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, Some(descale))?.map(|x| {
-        x.into_iter()
-            .map(|x| bf16::from_f32(x).to_f32())
-            .collect::<Vec<_>>()
-    });
-    let rows = naive_lowp::forward::<bf16>(p, &q, &k, &v, Probs::E4m3);
+    let [q, k, _] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
+    let [_, _, v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, Some(descale))?;
+    let v: Vec<f32> = v.into_iter().map(|x| bf16::from_f32(x).to_f32()).collect();
+    let (q_factor, k_factor) = (
+        row_factors(p, descale, Operand::Q),
+        row_factors(p, descale, Operand::K),
+    );
+    let rows = naive_lowp::forward::<bf16>(
+        p,
+        (&q, &k, &v),
+        Arithmetic::Fp8 {
+            q_factor: &q_factor,
+            k_factor: &k_factor,
+        },
+    );
     Ok(NaiveForward {
         lse: lse_to_api(p, LseLayout::BatchHeadSeq, &rows.lse),
         out: rows.out,
@@ -333,7 +346,7 @@ fn naive_forward_in<T: AttentionElement, const R: usize>(
     // f32 working values and their rounded T copies.
     reserve::<(f32, T)>(p, false)?;
     let [q, k, v] = packed_qkv::<T, f32, R>(checked, qkv, None)?;
-    let rows = naive_lowp::forward::<T>(p, &q, &k, &v, Probs::Element);
+    let rows = naive_lowp::forward::<T>(p, (&q, &k, &v), Arithmetic::Element);
     Ok(NaiveForward {
         lse: lse_to_api(p, layout, &rows.lse),
         out: rows.out,

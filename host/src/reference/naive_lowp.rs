@@ -65,19 +65,54 @@ struct Naive<'a, T> {
     v: &'a [f32],
     scale: f32,
     softcap: f32,
-    /// P's rounding: to `T`, or further to e4m3 for the FP8 baseline.
-    probs: Probs,
+    arithmetic: Arithmetic<'a>,
     element: PhantomData<T>,
 }
 
-/// What P is rounded to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Probs {
-    /// `T`, as every other value.
+/// The arithmetic the baseline models beside rounding every value to `T`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arithmetic<'a> {
+    /// `T` tensors in PyTorch: `q' = r(q · scale)`, `S = r(q'·k)`.
     Element,
-    /// `T`, then e4m3 (FA3's `attention_ref(..., intermediate_dtype=
-    /// float8_e4m3fn)`: the normalized P in e4m3, as an FP8 P·V reads it).
-    E4m3,
+    /// FP8 tensor cores, the FP8 forward's baseline: `q` and `k` are the
+    /// raw e4m3 values and `S = r(fp8_mma_dot(q, k) · (scale · q_factor ·
+    /// k_factor))` (an e4m3 GEMM with its scales, bf16 out, as
+    /// `torch._scaled_mm` gives it); P is rounded further to e4m3 before
+    /// P·V (FA3's `attention_ref(..., intermediate_dtype=float8_e4m3fn)`).
+    Fp8 {
+        /// Per packed query row.
+        q_factor: &'a [f32],
+        /// Per packed key row.
+        k_factor: &'a [f32],
+    },
+}
+
+/// The dot product of e4m3 values (held as `f32`) as Hopper's FP8 tensor
+/// cores compute it: every product exact, and each k32 step (one `wgmma
+/// .f32.e4m3.e4m3` instruction) adds its 32 products to the accumulator
+/// keeping 13 fraction bits, truncated toward zero: the e8m13 accumulation
+/// DeepSeek-V3's report measured ("around 14 bits" kept, §3.3.2). Unlike
+/// round-to-nearest, truncation is biased: every score's magnitude shrinks
+/// by up to 2^-13 of itself and a long row's lse moves by the average of
+/// those, which no `f32` noise term covers.
+pub(crate) fn fp8_mma_dot(a: &[f32], b: &[f32]) -> f32 {
+    /// The K of one FP8 wgmma.
+    const K_STEP: usize = 32;
+    /// `f64` fraction bits the accumulator does not keep.
+    const DROPPED: u32 = 52 - 13;
+    let mut acc = 0.0f64;
+    for (a, b) in a.chunks(K_STEP).zip(b.chunks(K_STEP)) {
+        // Exact: e4m3 products have 8 significant bits between 2^-18 and
+        // 2^18, so 32 of them and the accumulator fit f64's 53 bits.
+        let step: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| f64::from(x) * f64::from(y))
+            .sum();
+        acc = f64::from_bits((acc + step).to_bits() & !((1u64 << DROPPED) - 1));
+    }
+    // Exact: 14 significant bits.
+    acc as f32
 }
 
 /// One query row's softmax with its rowsum(P ⊙ dP) (`None`: fully
@@ -92,17 +127,25 @@ struct RowSoftmax {
 }
 
 impl<'a, T: Real> Naive<'a, T> {
-    fn new(p: &'a Problem, q: &[f32], k: &'a [f32], v: &'a [f32], probs: Probs) -> Self {
+    fn new(
+        p: &'a Problem,
+        (q, k, v): (&[f32], &'a [f32], &'a [f32]),
+        arithmetic: Arithmetic<'a>,
+    ) -> Self {
         // The scale is an f32 value (widened), so this is exact.
         let scale = p.params.scale as f32;
+        let q = match arithmetic {
+            Arithmetic::Element => q.iter().map(|&x| r::<T>(x * scale)).collect(),
+            Arithmetic::Fp8 { .. } => q.to_vec(),
+        };
         Self {
             p,
-            q: q.iter().map(|&x| r::<T>(x * scale)).collect(),
+            q,
             k,
             v,
             scale,
             softcap: p.params.softcap as f32,
-            probs,
+            arithmetic,
             element: PhantomData,
         }
     }
@@ -141,7 +184,13 @@ impl<'a, T: Real> Naive<'a, T> {
     /// `(S, t)`: the rounded score and, with soft-capping, the rounded tanh.
     fn score(&self, row: usize, kv_row: usize) -> (f32, f32) {
         let d = self.p.head_dim;
-        let s = r::<T>(dot(&self.q[row * d..][..d], &self.k[kv_row * d..][..d]));
+        let (q, k) = (&self.q[row * d..][..d], &self.k[kv_row * d..][..d]);
+        let s = match self.arithmetic {
+            Arithmetic::Element => r::<T>(dot(q, k)),
+            Arithmetic::Fp8 { q_factor, k_factor } => {
+                r::<T>(fp8_mma_dot(q, k) * (self.scale * q_factor[row] * k_factor[kv_row]))
+            }
+        };
         if self.softcap == 0.0 {
             return (s, 0.0);
         }
@@ -158,9 +207,9 @@ impl<'a, T: Real> Naive<'a, T> {
 
     fn prob(&self, softmax: RowSoftmax, s: f32) -> f32 {
         let p = r::<T>((s - softmax.max).exp() / softmax.sum);
-        match self.probs {
-            Probs::Element => p,
-            Probs::E4m3 => r::<F8E4M3>(p),
+        match self.arithmetic {
+            Arithmetic::Element => p,
+            Arithmetic::Fp8 { .. } => r::<F8E4M3>(p),
         }
     }
 
@@ -294,16 +343,14 @@ impl<'a, T: Real> Naive<'a, T> {
     }
 }
 
-/// The naive forward over packed `f32` copies of `T` inputs, P rounded as
-/// `probs` says.
-pub(crate) fn forward<T: Real>(
-    p: &Problem,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    probs: Probs,
+/// The naive forward over packed `f32` copies of `T` inputs (q and k raw
+/// e4m3 values with [`Arithmetic::Fp8`]).
+pub(crate) fn forward<'a, T: Real>(
+    p: &'a Problem,
+    qkv: (&[f32], &'a [f32], &'a [f32]),
+    arithmetic: Arithmetic<'a>,
 ) -> NaiveForwardRows<T> {
-    Naive::<T>::new(p, q, k, v, probs).forward()
+    Naive::<T>::new(p, qkv, arithmetic).forward()
 }
 
 /// The naive backward over packed `f32` copies of `T` inputs and `dout`.
@@ -314,5 +361,28 @@ pub(crate) fn backward<T: Real>(
     v: &[f32],
     dout: &[f32],
 ) -> NaiveGradientRows<T> {
-    Naive::<T>::new(p, q, k, v, Probs::Element).backward(dout)
+    Naive::<T>::new(p, (q, k, v), Arithmetic::Element).backward(dout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fp8_mma_dot;
+
+    #[test]
+    fn fp8_mma_dot_keeps_13_fraction_bits_truncated_toward_zero() {
+        let p = |e: i32| 2f32.powi(e);
+        // 32 + 32: exact.
+        assert_eq!(fp8_mma_dot(&[1.0; 64], &[1.0; 64]), 64.0);
+        // 1 + 2^-13 + 2^-14: the 2^-14 is dropped (round-to-nearest-even
+        // would give 1 + 2^-12), for either sign.
+        let (a, b) = ([1.0, p(-7), p(-7)], [1.0, p(-6), p(-7)]);
+        assert_eq!(fp8_mma_dot(&a, &b), 1.0 + p(-13));
+        assert_eq!(fp8_mma_dot(&a.map(|x| -x), &b), -(1.0 + p(-13)));
+        // A second k32 step truncates again: 256 then + 2^-6 (below 256's
+        // 2^-5 step) is still 256.
+        let mut a = [0.0; 64];
+        let mut b = [0.0; 64];
+        (a[0], b[0], a[32], b[32]) = (16.0, 16.0, p(-3), p(-3));
+        assert_eq!(fp8_mma_dot(&a, &b), 256.0);
+    }
 }

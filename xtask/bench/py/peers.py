@@ -389,6 +389,31 @@ def fa3(request):
     return {"ok": True, **timing, "checked": True, "check": checked, "note": None}
 
 
+def fa3_fp8_out(request):
+    """FA3's FP8 forward (non-causal) on the e4m3 q, k, v files of
+    request["inputs"], one descale each for every (batch, kv head); O
+    written to request["out"] as raw bf16 (the FP8 accuracy experiment)."""
+    interface, why = fa3_interface()
+    if why:
+        return missing(why)
+    b, s, h, d = request["shape"]
+
+    def load(path):
+        raw = torch.from_file(path, size=b * s * h * d, dtype=torch.uint8)
+        return raw.view(torch.float8_e4m3fn).reshape(b, s, h, d).cuda()
+
+    q, k, v = (load(path) for path in request["inputs"])
+    qd, kd, vd = (torch.full((b, h), x, device="cuda", dtype=torch.float32) for x in request["descales"])
+    try:
+        with torch.no_grad():
+            out = interface.flash_attn_func(q, k, v, causal=False, q_descale=qd, k_descale=kd, v_descale=vd)
+    except Exception as e:
+        return missing(f"fa3_fwd failed: {first_line(e)}")
+    out = out[0] if isinstance(out, tuple) else out
+    out.contiguous().view(torch.int16).cpu().numpy().tofile(request["out"])
+    return {"ok": True}
+
+
 def time_kernels(run, reps, warmup):
     """Median, min and max over `reps` calls of `run` (JAX) of the GPU time
     from its first kernel's start to its last kernel's end, L2 flushed before
@@ -495,7 +520,14 @@ def fa3_jax(request):
     return {"ok": True, **timing, "checked": True, "check": checked, "note": note}
 
 
-HANDLERS = {"versions": versions, "gemm": gemm, "sdpa": sdpa, "fa3": fa3, "fa3_jax": fa3_jax}
+HANDLERS = {
+    "versions": versions,
+    "gemm": gemm,
+    "sdpa": sdpa,
+    "fa3": fa3,
+    "fa3_jax": fa3_jax,
+    "fa3_fp8_out": fa3_fp8_out,
+}
 
 
 def main():

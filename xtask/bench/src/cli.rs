@@ -68,6 +68,10 @@ pub struct Args {
     /// A grid that finishes in under a minute: hdim 128 x seqlen 1k,4k, non-causal, bf16 fwd.
     #[arg(long)]
     pub quick: bool,
+    /// Instead of timing, the FA3 paper's FP8 accuracy experiment (Table 3):
+    /// RMSE of O per quantization, beside the official FA3's FP8 forward.
+    #[arg(long, conflicts_with_all = ["paper", "quick"])]
+    pub fp8_accuracy: bool,
 }
 
 /// `--causal` values; `both` stands for false and true.
@@ -145,6 +149,7 @@ pub struct Settings {
     pub peers: bool,
     pub peer_wheels: Option<PathBuf>,
     pub ablation: bool,
+    pub fp8_accuracy: bool,
 }
 
 /// A flag combination that cannot be benchmarked.
@@ -246,6 +251,7 @@ impl Args {
             peers: !self.no_peers,
             peer_wheels: self.peer_wheels.clone(),
             ablation: self.ablation,
+            fp8_accuracy: self.fp8_accuracy,
         };
         settings.check()?;
         Ok(settings)

@@ -9,6 +9,7 @@
 mod cli;
 mod clock;
 mod flops;
+mod fp8_accuracy;
 mod gpu_info;
 mod grid;
 mod ours;
@@ -84,6 +85,9 @@ fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
     } else {
         Peers::missing("not run (--no-peers)".into())
     };
+    if settings.fp8_accuracy {
+        return fp8_accuracy::run(device, &mut peers, &versions, &settings.out, &started.stamp);
+    }
     // Both ceilings every run (the issue's "cuBLAS bf16 and fp8 GEMM rate
     // measured on the spot"); each configuration is compared with the one of
     // its dtype (peers::gemm_dtype).

@@ -185,6 +185,28 @@ impl Peers {
         }
     }
 
+    /// The official FA3's FP8 forward (non-causal) on e4m3 `inputs` (q, k,
+    /// v files of `shape`) with one descale each, O written to `out` as
+    /// little-endian bf16 (the FP8 accuracy experiment).
+    pub fn fa3_fp8_out(
+        &mut self,
+        shape: [usize; 4],
+        inputs: &[PathBuf],
+        descales: &[f32],
+        out: &Path,
+    ) -> Result<(), String> {
+        let request = json!({
+            "op": "fa3_fp8_out", "shape": shape, "inputs": inputs,
+            "descales": descales, "out": out,
+        });
+        let reply = self.ask(&request)?;
+        if reply.ok {
+            Ok(())
+        } else {
+            Err(reply.missing.unwrap_or_else(|| "no reason given".into()))
+        }
+    }
+
     /// One peer (FA3 or an SDPA backend) on `config`.
     pub fn time(
         &mut self,
