@@ -253,8 +253,8 @@ pub(crate) unsafe fn run<
             {
                 producer::run::<E, D, N, S>(&one, &p, &mem, &feed, &q_ring, &ring);
             } else if transposes_v(E::BYTES) && warp_index() > 0 {
-                let thread = wg.thread() - 32;
-                transposer::run::<E, D, N, S>(thread, TRANSPOSER_THREADS, &p, &mem, &feed, &ring);
+                let warp = warp_index() - 1;
+                transposer::run::<E, D, N, S>(warp, TRANSPOSER_WARPS, &p, &mem, &feed, &ring);
             }
         }
         c @ (1 | 2) => {

@@ -16,12 +16,12 @@ use crate::fp8::transpose;
 use crate::layout::fp8_transpose::TILE;
 use crate::sched::{ConsumerTiles, TileFeed};
 
-/// Thread `thread` of `threads` transposing warps (for inputs whose V is
+/// Warp `warp` of `warps` transposing warps (for inputs whose V is
 /// transposed: `attn::tiles::transposes_v`).
 #[inline(always)]
 pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
-    thread: u32,
-    threads: u32,
+    warp: u32,
+    warps: u32,
     p: &FwdParams,
     mem: &Smem,
     feed: &TileFeed,
@@ -51,12 +51,7 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
                 // it is released below; Vᵀ's stage is free (acquired) and
                 // only these threads write it.
                 unsafe {
-                    transpose::v_tile(
-                        mem.v + stage + block,
-                        mem.vt + stage + block,
-                        thread,
-                        threads,
-                    )
+                    transpose::v_tile(mem.v + stage + block, mem.vt + stage + block, warp, warps)
                 };
             }
             // This thread's stores, visible to the consumers' wgmma.
