@@ -260,7 +260,7 @@ fn gpu_entry_points_without_a_kernel_say_so() {
         .unwrap_err();
     unsupported(err, "GPU varlen backward");
 
-    // The FP8 forward has a kernel for head_dim 128 (gpu_fp8_forward.rs);
+    // The FP8 forward has kernels for head_dim 128 and 256 (gpu_fp8_forward.rs);
     // SHAPE's 64 has none.
     let f8 = gpu.upload(&vec![F8E4M3::from_f32(1.0); n]).unwrap();
     let t8 = Tensor::device(&f8, SHAPE);
@@ -285,7 +285,7 @@ fn gpu_entry_points_without_a_kernel_say_so() {
         .unwrap_err();
     unsupported(
         err,
-        "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128)",
+        "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128 or 256)",
     );
 
     for buffer in [&out, &dq, &dk, &dv] {

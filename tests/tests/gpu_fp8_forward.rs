@@ -183,6 +183,12 @@ fn fp8_forward_hdim128_matches_the_reference() {
 
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_forward_hdim256_matches_the_reference() {
+    matrix(256);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
 fn fp8_forward_launches_are_bitwise_repeatable() {
     let device = Device::gpu(0).expect("a Hopper GPU");
     let gpu = device.as_gpu().unwrap();

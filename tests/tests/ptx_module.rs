@@ -144,8 +144,8 @@ fn ptxas_forward_kernels_are_warp_specialized() {
         .collect();
     assert_eq!(
         forward.len(),
-        12,
-        "6 forward kernels, 2 long-sequence hdim 64 ones, 3 ablation builds, 1 FP8 kernel"
+        13,
+        "6 forward kernels, 2 long-sequence hdim 64 ones, 3 ablation builds, 2 FP8 kernels"
     );
     for k in forward {
         let name = &k.kernel;

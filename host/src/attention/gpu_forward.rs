@@ -63,7 +63,7 @@ pub(super) fn forward_into<T: TmaElement + ForwardKernels, O: Element>(
         .filter(|_| problem.head_dim_v == head_dim)
         .ok_or(Error::Unsupported {
             feature: if fp8 {
-                "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128)"
+                "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128 or 256)"
             } else {
                 "GPU forward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)"
             },

@@ -55,6 +55,10 @@ kernel_table! {
         FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long = (F16, HDIM64_LONG, Full);
         /// FP8: e4m3 Q, K, V (`attn::tiles::FP8_TILINGS`), O in bf16.
         FwdE4m3Hdim128: fa3_fwd_e4m3_hdim128 = (E4m3, FP8_HDIM128, Full);
+        /// hdim 256 without the intra-warpgroup overlap: S of the next
+        /// block in flight beside O (128 registers) spilled 56 bytes and
+        /// serialized wgmma at 232 registers; without it, R218.
+        FwdE4m3Hdim256: fa3_fwd_e4m3_hdim256 = (E4m3, FP8_HDIM256, NoOverlap);
         /// Ablation builds (bf16, hdim 128): without pingpong, without the
         /// intra-warpgroup overlap, and without either.
         FwdBf16Hdim128NoPingpong: fa3_fwd_bf16_hdim128_no_pingpong = (Bf16, HDIM128, NoPingpong);

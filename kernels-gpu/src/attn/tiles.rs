@@ -89,15 +89,22 @@ pub const LONG_TILINGS: [Tiling; 1] = [HDIM64_LONG];
 /// Tilings of the FP8 (e4m3) forward. Blocks of 128 keys: V is transposed
 /// in shared memory by 128 x 128-byte tiles (`layout::fp8_transpose`), and
 /// a block-quantized K or V has one scale per block of the kernel's keys.
-/// hdim 128: S 64 + P 16 + O 64 registers; 3 stages of K, V as loaded and
-/// Vᵀ (16 + 3 x 48 KiB).
-pub const FP8_TILINGS: [Tiling; 1] = [FP8_HDIM128];
+/// - hdim 128: S 64 + P 16 + O 64 registers; 3 stages of K, V as loaded
+///   and Vᵀ (16 + 3 x 48 KiB).
+/// - hdim 256: S 64 + P 16 + O 128 registers; 2 stages (32 + 2 x 96 KiB
+///   = 224 KiB). FA3's FP8 tile is the same 128 x 128.
+pub const FP8_TILINGS: [Tiling; 2] = [FP8_HDIM128, FP8_HDIM256];
 
-/// The row of [`FP8_TILINGS`], by name, for the kernel table.
+/// The rows of [`FP8_TILINGS`], by name, for the kernel table.
 pub const FP8_HDIM128: Tiling = Tiling {
     head_dim: 128,
     block_n: 128,
     stages: 3,
+};
+pub const FP8_HDIM256: Tiling = Tiling {
+    head_dim: 256,
+    block_n: 128,
+    stages: 2,
 };
 
 /// The FP8 forward's tiling for `head_dim`, if a kernel exists.
