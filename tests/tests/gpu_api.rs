@@ -260,10 +260,11 @@ fn gpu_entry_points_without_a_kernel_say_so() {
         .unwrap_err();
     unsupported(err, "GPU varlen backward");
 
-    // The FP8 forward has kernels for head_dim 128 and 256 (gpu_fp8_forward.rs);
-    // SHAPE's 64 has none.
+    // The FP8 forward has kernels for head_dim 64, 128 and 256
+    // (gpu_fp8_forward.rs); 32 has none.
+    let shape = [1, 4, 2, 32];
     let f8 = gpu.upload(&vec![F8E4M3::from_f32(1.0); n]).unwrap();
-    let t8 = Tensor::device(&f8, SHAPE);
+    let t8 = Tensor::device(&f8, shape);
     let err = device
         .forward_fp8_into(
             Qkv {
@@ -277,7 +278,7 @@ fn gpu_entry_points_without_a_kernel_say_so() {
                 v: &[1.0, 1.0],
             },
             ForwardInto {
-                out: TensorMut::device(&mut out, SHAPE),
+                out: TensorMut::device(&mut out, shape),
                 lse: TensorMut::device(&mut lse, LSE),
             },
             &options,
@@ -285,7 +286,7 @@ fn gpu_entry_points_without_a_kernel_say_so() {
         .unwrap_err();
     unsupported(
         err,
-        "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128 or 256)",
+        "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 64, 128 or 256)",
     );
 
     for buffer in [&out, &dq, &dk, &dv] {

@@ -177,6 +177,12 @@ fn matrix(head_dim: usize) {
 
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_forward_hdim64_matches_the_reference() {
+    matrix(64);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
 fn fp8_forward_hdim128_matches_the_reference() {
     matrix(128);
 }

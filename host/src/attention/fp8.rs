@@ -42,6 +42,7 @@ pub const E4M3_MAX: f32 = 448.0;
 ///
 /// ```
 /// assert_eq!(fa3::fp8_block_rows(128), Some((128, 128)));
+/// assert_eq!(fa3::fp8_block_rows(64), Some((128, 128)));
 /// assert_eq!(fa3::fp8_block_rows(256), Some((128, 128)));
 /// assert_eq!(fa3::fp8_block_rows(96), None);
 /// ```

@@ -11,14 +11,12 @@ use fa3_kernels::abi::fwd::{Fp8DescaleParams, FwdElem, FwdKernel, FwdParams, Sca
 use fa3_kernels::abi::{FWD_KERNELS, GlobalPtr};
 use fa3_kernels::attn::tile_order::{Problem as TileProblem, TileOrder};
 use fa3_kernels::attn::tiles::{BLOCK_M, Tiling, fp8_tiling, smem_layout, tiling};
+use fa3_kernels::layout::swizzle::segment_bytes;
 use std::f32::consts::LOG2_E;
 
 /// Which scheduling techniques a forward kernel build has; the ablation
 /// builds are reached through `fa3::diagnostics::forward_with_schedule`.
 pub use fa3_kernels::abi::fwd::Schedule;
-
-/// Bytes of head dims per TMA box row (the 128-byte swizzle).
-const BOX_BYTES: u32 = 128;
 
 /// Runs the forward of a validated, non-empty problem on `gpu` with the
 /// kernel build of `schedule` (every technique on, but for the ablation):
@@ -63,7 +61,7 @@ pub(super) fn forward_into<T: TmaElement + ForwardKernels, O: Element>(
         .filter(|_| problem.head_dim_v == head_dim)
         .ok_or(Error::Unsupported {
             feature: if fp8 {
-                "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 128 or 256)"
+                "GPU FP8 forward for this head dim (the FP8 kernels take head_dim = head_dim_v = 64, 128 or 256)"
             } else {
                 "GPU forward for this head dim (the kernels take head_dim = head_dim_v = 64, 128 or 256)"
             },
@@ -170,7 +168,8 @@ pub(super) fn window_bound(bound: Option<usize>) -> i32 {
 }
 
 /// The 4-D map (head_dim, seqlen, heads, batch) of a validated view, with
-/// boxes of 128 bytes of head dims by `rows` tokens of one head.
+/// boxes of one swizzled row segment of head dims (`segment_bytes`: 128
+/// bytes, or a 64-byte row whole) by `rows` tokens of one head.
 pub(super) fn map<T: TmaElement>(
     gpu: &Gpu,
     buffer: &DeviceBuffer<T>,
@@ -186,7 +185,12 @@ pub(super) fn map<T: TmaElement>(
             offset: layout.offset as u64,
             dims: &[d as u64, s as u64, h as u64, b as u64],
             strides_bytes: &[ss as u64 * bytes, sh as u64 * bytes, sb as u64 * bytes],
-            box_dims: &[BOX_BYTES / bytes as u32, rows, 1, 1],
+            box_dims: &[
+                segment_bytes((d as u64 * bytes) as u32) / bytes as u32,
+                rows,
+                1,
+                1,
+            ],
         },
     )
 }

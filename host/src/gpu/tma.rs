@@ -36,8 +36,19 @@ impl TmaElement for f32 {
 }
 
 /// Our shared-memory tiles are rows of 128 bytes with the 128-byte swizzle,
-/// so every map's inner box is exactly 128 bytes.
-const INNER_BOX_BYTES: u64 = 128;
+/// or, where a tensor's rows are 64 bytes (e4m3 at head_dim 64), rows of 64
+/// bytes with the 64-byte swizzle (`fa3_kernels::arch::smem::Tile`): a
+/// map's inner box is one of those rows, and its swizzle follows.
+const INNER_BOX_BYTES: [u64; 2] = [64, 128];
+
+/// The swizzle of tiles whose rows are `row_bytes` (one of [`INNER_BOX_BYTES`]).
+fn swizzle(row_bytes: u64) -> CUtensorMapSwizzle {
+    if row_bytes == 64 {
+        CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_64B
+    } else {
+        CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B
+    }
+}
 
 /// A strided view of a device buffer, as TMA sees it (innermost first).
 #[derive(Debug, Clone)]
@@ -75,7 +86,8 @@ const MAP_CACHE_ENTRIES: usize = 256;
 
 impl Gpu {
     /// Checks `view` against `buffer` and TMA's rules, encodes the map
-    /// (128-byte swizzle, out-of-bounds elements read as zero) and uploads it
+    /// (the swizzle of its inner box's rows, out-of-bounds elements read as
+    /// zero) and uploads it
     /// unless an identical one is already on the device.
     pub(crate) fn tensor_map<T: TmaElement>(
         &self,
@@ -101,7 +113,7 @@ impl Gpu {
                 view.box_dims.as_ptr(),
                 ones.as_ptr(),
                 CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                swizzle(u64::from(view.box_dims[0]) * elem),
                 CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                 CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
             )
@@ -183,9 +195,9 @@ fn check_view(view: &TmaView<'_>, elem: u64, base: u64, available: u64) -> Resul
     if let Some(b) = view.box_dims.iter().find(|&&b| b == 0 || b > 256) {
         return fail(format!("box dimension {b} outside 1..=256"));
     }
-    if u64::from(view.box_dims[0]) * elem != INNER_BOX_BYTES {
+    if !INNER_BOX_BYTES.contains(&(u64::from(view.box_dims[0]) * elem)) {
         return fail(format!(
-            "inner box of {} bytes; the 128-byte-swizzled tiles need exactly {INNER_BOX_BYTES}",
+            "inner box of {} bytes; the swizzled tiles need 64 or 128",
             u64::from(view.box_dims[0]) * elem
         ));
     }

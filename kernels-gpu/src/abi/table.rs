@@ -54,6 +54,7 @@ kernel_table! {
         FwdBf16Hdim64Long: fa3_fwd_bf16_hdim64_long = (Bf16, HDIM64_LONG, Full);
         FwdF16Hdim64Long: fa3_fwd_f16_hdim64_long = (F16, HDIM64_LONG, Full);
         /// FP8: e4m3 Q, K, V (`attn::tiles::FP8_TILINGS`), O in bf16.
+        FwdE4m3Hdim64: fa3_fwd_e4m3_hdim64 = (E4m3, FP8_HDIM64, Full);
         FwdE4m3Hdim128: fa3_fwd_e4m3_hdim128 = (E4m3, FP8_HDIM128, Full);
         /// hdim 256 without the intra-warpgroup overlap: S of the next
         /// block in flight beside O (128 registers) spilled 56 bytes and

@@ -131,26 +131,32 @@ pub unsafe fn store_16_bytes(addr: u32, words: [u32; 4]) {
 
 /// A `ROWS x COLS` tile of `T` in shared memory, stored as 128-byte column
 /// blocks with the 128-byte swizzle (what TMA writes with a 128-byte inner
-/// box). `M` says how wgmma reads it.
+/// box), or, when a row has only 64 bytes, as one block with the 64-byte
+/// swizzle (K-major only). `M` says how wgmma reads it.
 pub struct Tile<T, const ROWS: u32, const COLS: u32, M> {
     addr: u32,
     marker: PhantomData<(T, M)>,
 }
 
 impl<T: Element, const ROWS: u32, const COLS: u32, M: Major> Tile<T, ROWS, COLS, M> {
-    /// Elements in one 128-byte row segment.
-    pub const BLOCK_COLS: u32 = swizzle::ROW_BYTES / T::BYTES;
+    /// Bytes of one swizzled row segment: 128, or 64 for 64-byte rows.
+    pub const ROW_BYTES: u32 = {
+        let bytes = COLS * T::BYTES;
+        assert!(
+            bytes == swizzle::ROW_BYTES_64 || bytes.is_multiple_of(swizzle::ROW_BYTES),
+            "columns must fill 128-byte rows, or be one 64-byte row"
+        );
+        swizzle::segment_bytes(bytes)
+    };
+    /// Elements in one row segment.
+    pub const BLOCK_COLS: u32 = Self::ROW_BYTES / T::BYTES;
     /// Column blocks (TMA loads) per tile.
     pub const BLOCKS: u32 = {
-        assert!(
-            COLS.is_multiple_of(swizzle::ROW_BYTES / T::BYTES),
-            "columns must fill 128-byte rows"
-        );
         assert!(ROWS.is_multiple_of(8), "rows must fill 8-row swizzle atoms");
         COLS / Self::BLOCK_COLS
     };
     /// Bytes of one column block.
-    pub const BLOCK_BYTES: u32 = ROWS * swizzle::ROW_BYTES;
+    pub const BLOCK_BYTES: u32 = ROWS * Self::ROW_BYTES;
     /// Bytes of the tile.
     pub const BYTES: u32 = Self::BLOCKS * Self::BLOCK_BYTES;
 
@@ -196,11 +202,21 @@ impl<M> SmemDesc<M> {
 }
 
 impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, KMajor> {
+    /// The descriptor of k-step `k` from `start` by the tile's row width.
+    #[inline(always)]
+    fn k_major(start: u32, k: u32) -> u64 {
+        if Self::ROW_BYTES == swizzle::ROW_BYTES {
+            desc::k_major(start, ROWS, k)
+        } else {
+            desc::k_major_64(start, ROWS, k)
+        }
+    }
+
     /// Descriptor of k-step `k` (32 bytes of K: k16 for 16-bit, k32 for e4m3).
     #[inline(always)]
     pub fn desc(&self, k: u32) -> SmemDesc<KMajor> {
         SmemDesc {
-            bits: desc::k_major(self.addr, ROWS, k),
+            bits: Self::k_major(self.addr, k),
             major: PhantomData,
         }
     }
@@ -213,7 +229,7 @@ impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, KMajor> {
     #[inline(always)]
     pub fn desc_from_row(&self, first_row: u32, k: u32) -> SmemDesc<KMajor> {
         SmemDesc {
-            bits: desc::k_major(self.addr + first_row * swizzle::ROW_BYTES, ROWS, k),
+            bits: Self::k_major(self.addr + first_row * Self::ROW_BYTES, k),
             major: PhantomData,
         }
     }
@@ -223,6 +239,12 @@ impl<T: Element, const ROWS: u32, const COLS: u32> Tile<T, ROWS, COLS, MnMajor> 
     /// Descriptor of k16 step `k` (16 rows).
     #[inline(always)]
     pub fn desc(&self, k: u32) -> SmemDesc<MnMajor> {
+        const {
+            assert!(
+                Self::ROW_BYTES == swizzle::ROW_BYTES,
+                "MN-major tiles have 128-byte rows"
+            )
+        };
         SmemDesc {
             bits: desc::mn_major(self.addr, ROWS, k),
             major: PhantomData,

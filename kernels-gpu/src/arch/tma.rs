@@ -19,19 +19,17 @@ pub fn prefetch(map: GlobalPtr<TensorMap>) {
     unsafe { asm!("prefetch.tensormap [{m}];", m = in(reg64) map.address()) }
 }
 
-/// Bytes of one TMA box row with the 128-byte swizzle.
-pub const BOX_ROW_BYTES: u32 = 128;
-
-/// Loads `cols` columns (a multiple of `128 / E::BYTES`) of `rows` rows of
-/// a 4-D (column, row, head, batch) tensor of `E`, rows from `at[0]` of
-/// head `at[1]` and batch `at[2]`, as column blocks of `rows · 128` bytes
-/// from `dst` (a swizzled `Tile`'s layout), one box each.
+/// Loads `cols` columns (a multiple of `128 / E::BYTES`, or one 64-byte
+/// row) of `rows` rows of a 4-D (column, row, head, batch) tensor of `E`,
+/// rows from `at[0]` of head `at[1]` and batch `at[2]`, as column blocks
+/// of `rows · segment` bytes from `dst` (a swizzled `Tile`'s layout), one
+/// box each, `segment` being `layout::swizzle::segment_bytes` of the row.
 ///
 /// # Safety
-/// As [`load`] for every box: `map`'s box is (`128 / E::BYTES`, `rows`, 1,
-/// 1), `dst..dst + cols · rows · E::BYTES` is 1024-byte aligned and
-/// reserved for these loads, `bar` expects their bytes, and row `at[0]`
-/// lies inside the tensor.
+/// As [`load`] for every box: `map`'s box is (`segment / E::BYTES`,
+/// `rows`, 1, 1) with the matching swizzle, `dst..dst + cols · rows ·
+/// E::BYTES` is 1024-byte aligned and reserved for these loads, `bar`
+/// expects their bytes, and row `at[0]` lies inside the tensor.
 #[inline(always)]
 pub unsafe fn load_rows<E: Element>(
     one: &Elected,
@@ -41,11 +39,12 @@ pub unsafe fn load_rows<E: Element>(
     (rows, cols): (u32, u32),
     at: [i32; 3],
 ) {
-    let box_cols = BOX_ROW_BYTES / E::BYTES;
+    let row_bytes = crate::layout::swizzle::segment_bytes(cols * E::BYTES);
+    let box_cols = row_bytes / E::BYTES;
     for b in 0..cols / box_cols {
         let coords = [(b * box_cols) as i32, at[0], at[1], at[2]];
         // SAFETY: column block b of the reserved tile (contract).
-        unsafe { load(one, map, dst + b * rows * BOX_ROW_BYTES, bar, coords) };
+        unsafe { load(one, map, dst + b * rows * row_bytes, bar, coords) };
     }
 }
 

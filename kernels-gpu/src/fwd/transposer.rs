@@ -29,8 +29,8 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
 ) {
     const {
         assert!(
-            !transposes_v(E::BYTES) || (N == TILE && D.is_multiple_of(TILE)),
-            "V is transposed by 128 x 128-byte tiles"
+            !transposes_v(E::BYTES) || (N == TILE && (D == 64 || D.is_multiple_of(TILE))),
+            "V is transposed by 128-key tiles of 64-byte rows or 128-byte column blocks"
         )
     };
     // V's ring is read (consumer phases), Vᵀ's written (producer phases);
@@ -43,16 +43,21 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
             let stage = v_state.index() * mem.stage_bytes;
             rings.v.consumer_wait(v_state);
             rings.vt.producer_acquire(vt_state);
-            // Head dims 128c.. of the stage: TMA's column block c (128
-            // keys x 128 bytes), Vᵀ's rows 128c.. (128 bytes of keys each).
-            for c in 0..D / TILE {
-                let block = c * TILE * TILE;
-                // SAFETY: V's stage is loaded (waited for) and only read until
-                // it is released below; Vᵀ's stage is free (acquired) and
-                // only these threads write it.
-                unsafe {
-                    transpose::v_tile(mem.v + stage + block, mem.vt + stage + block, warp, warps)
-                };
+            let (v, vt) = (mem.v + stage, mem.vt + stage);
+            // SAFETY (both arms): V's stage is loaded (waited for) and only
+            // read until it is released below; Vᵀ's stage is free
+            // (acquired) and only these threads write it.
+            if D == 64 {
+                // One tile of 64-byte rows (the 64-byte swizzle).
+                unsafe { transpose::v_tile::<64>(v, vt, warp, warps) };
+            } else {
+                // Head dims 128c.. of the stage: TMA's column block c (128
+                // keys x 128 bytes), Vᵀ's rows 128c.. (128 bytes of keys
+                // each).
+                for c in 0..D / TILE {
+                    let block = c * TILE * TILE;
+                    unsafe { transpose::v_tile::<128>(v + block, vt + block, warp, warps) };
+                }
             }
             // This thread's stores, visible to the consumers' wgmma.
             fence_proxy_async_shared();

@@ -1,29 +1,40 @@
 //! V transposed for the FP8 P·V GEMM (e4m3 wgmma reads B K-major only, so
-//! V's keys must be contiguous): a `keys x head_dim` e4m3 tile as TMA
-//! writes it (128-byte rows, 128-byte swizzle) becomes a `head_dim x keys`
-//! tile in the same format, each 32-key block in the order P's packing
-//! needs (`fragment::fp8_key_of_k`).
+//! V's keys must be contiguous): a `keys x head_dims` e4m3 tile as TMA
+//! writes it becomes a `head_dims x keys` tile of 128-byte rows (128
+//! keys, 128-byte swizzle), each 32-key block in the order P's packing
+//! needs (`fragment::fp8_key_of_k`). The source rows are `ROW` bytes: a
+//! 128-byte column block of head dims (128-byte swizzle), or the 64 head
+//! dims of head_dim 64 (64-byte swizzle).
 //!
 //! The work is cut into 4 x 4-byte blocks: block `(g, a)` moves head dims
 //! `4g..4g + 4` of the four keys that land at positions `4a..4a + 4` of the
 //! transposed rows (four 4-byte loads, a byte transpose, four 4-byte
 //! stores). A warp takes 32 blocks at a time ([`warp_block`]), chosen so
-//! that its loads and its stores each hit 32 different banks.
+//! that its stores hit 32 different banks and its loads 32 (128-byte rows)
+//! or 16 (64-byte rows: a load's keys have one parity, and a bank's 4 bytes
+//! of two rows of one parity are 128 bytes apart, so 16 is the most).
 
 use super::fragment::fp8_key_of_k;
 use super::swizzle;
 
-/// Keys (and head dims) of one tile: one 128-byte row of e4m3.
+/// Keys of one tile: the 128 bytes of a transposed row.
 pub const TILE: u32 = 128;
-/// 4 x 4-byte blocks per tile.
-pub const BLOCKS: u32 = (TILE / 4) * (TILE / 4);
+/// Position words (4 keys each) of a transposed row.
+const A_WORDS: u32 = TILE / 4;
+
+/// Head-dim groups (4 head dims each) of a tile whose source rows are
+/// `ROW` bytes, and warp steps per tile (32 blocks each: the same number).
+pub const fn warp_steps<const ROW: u32>() -> u32 {
+    const { assert!(ROW == 64 || ROW == 128, "64- or 128-byte source rows") };
+    ROW / 4
+}
 
 /// The keys block `block` reads, in the order their bytes land in each
 /// transposed word, and its head-dim group `g` (head dims `4g..4g + 4`)
 /// and position word `a` (positions `4a..4a + 4`).
 #[inline(always)]
 pub const fn block(block: u32) -> ([u32; 4], u32, u32) {
-    let (g, a) = (block / (TILE / 4), block % (TILE / 4));
+    let (g, a) = (block / A_WORDS, block % A_WORDS);
     let (first, k) = (32 * (a / 8), 4 * (a % 8));
     (
         [
@@ -37,28 +48,27 @@ pub const fn block(block: u32) -> ([u32; 4], u32, u32) {
     )
 }
 
-/// Warp instructions per tile: 32 blocks each.
-pub const WARP_STEPS: u32 = BLOCKS / 32;
-
-/// The block lane `lane` of a warp moves at the warp's step `step` (0..32):
-/// every block once over the 32 steps, and no bank conflict in a step's
-/// loads or stores.
+/// The block lane `lane` of a warp moves at the warp's step `step`: every
+/// block once over the [`warp_steps`], without bank conflicts beyond the
+/// module's.
 ///
-/// Why: row `r` of a 128-byte-swizzled tile keeps word `w` in bank `4 ·
-/// (w / 4 ^ r % 8) + w % 4`. Block `(g, a)` loads word `g` of key rows
-/// whose `r % 8` is `2 · (a % 4) + i % 2` (`fp8_key_of_k`), and stores word
-/// `a` of rows `4g + i`. So the loads' banks are distinct when `(g % 4,
-/// g / 4 ^ 2 · (a % 4))` is, and the stores' when `(a % 4, a / 4 ^ 4 · (g
-/// % 2))` is. Lane bits `x0..x4` give `g = x0 + 2 x1 + 4 x4` and `a = x2 +
-/// 2 x3 + 4 x4 + 8 x1` ([`lane_block`]), which makes both pairs take all 32
-/// values; being linear over GF(2) with `step` adding (XOR) a complement of
-/// it ([`step_delta`]), the 32 steps are the 32 cosets: each block once.
-/// (Lanes taking consecutive blocks had 4-way conflicts on every load:
-/// 1152 wavefronts per tile instead of 256.)
+/// Why: block `(g, a)` loads word `g` of key rows `r` with `r % 2 = i % 2`
+/// and `r / 2 % 4 = a % 4`, `r % 8 = 2 · (a % 4) + i % 2` (`fp8_key_of_k`),
+/// and stores word `a` of rows `4g + i`. With 128-byte rows word `w` of row
+/// `r` is in bank `4 · (w / 4 ^ r % 8) + w % 4`, so the loads' banks are
+/// distinct when `(g % 4, g / 4 ^ 2 · (a % 4))` is; with 64-byte rows in
+/// bank `16 · (r % 2) + 4 · (w / 4 ^ r / 2 % 4) + w % 4`, so `(g % 4, g / 4
+/// ^ a % 4)` takes at most 16 values. The stores' are distinct when `(a %
+/// 4, a / 4 ^ 4 · (g % 2))` is. Lane bits `x0..x4` ([`lane_block`]) make
+/// those pairs take all their values; being linear over GF(2) with each
+/// step adding (XOR) a complement of it ([`step_delta`]), the steps are the
+/// cosets: each block once. (Lanes taking consecutive blocks had 4-way
+/// conflicts on every load: 1152 wavefronts per 128-byte tile instead of
+/// 256.)
 #[inline(always)]
-pub const fn warp_block(step: u32, lane: u32) -> u32 {
-    let ((g, a), (dg, da)) = (lane_block(lane), step_delta(step));
-    (g ^ dg) * (TILE / 4) + (a ^ da)
+pub const fn warp_block<const ROW: u32>(step: u32, lane: u32) -> u32 {
+    let ((g, a), (dg, da)) = (lane_block::<ROW>(lane), step_delta::<ROW>(step));
+    (g ^ dg) * A_WORDS + (a ^ da)
 }
 
 const fn bit(value: u32, i: u32) -> u32 {
@@ -67,62 +77,84 @@ const fn bit(value: u32, i: u32) -> u32 {
 
 /// `(g, a)` of lane `lane`'s block at step 0.
 #[inline(always)]
-pub const fn lane_block(lane: u32) -> (u32, u32) {
+pub const fn lane_block<const ROW: u32>(lane: u32) -> (u32, u32) {
     let x = lane;
-    (
-        bit(x, 0) + 2 * bit(x, 1) + 4 * bit(x, 4),
-        bit(x, 2) + 2 * bit(x, 3) + 4 * bit(x, 4) + 8 * bit(x, 1),
-    )
+    // 128-byte rows: g's bit 2 and a's bit 2 from x4; 64-byte rows (16
+    // groups) leave g's bits 2-3 to the steps.
+    let g = bit(x, 0) + 2 * bit(x, 1) + if ROW == 128 { 4 * bit(x, 4) } else { 0 };
+    (g, bit(x, 2) + 2 * bit(x, 3) + 4 * bit(x, 4) + 8 * bit(x, 1))
 }
 
-/// What step `step` XORs into every lane's `(g, a)`: g's bits 1-4 and a's
-/// bit 4, the directions [`lane_block`] leaves out.
+/// What step `step` XORs into every lane's `(g, a)`: the directions
+/// [`lane_block`] leaves out.
 #[inline(always)]
-pub const fn step_delta(step: u32) -> (u32, u32) {
+pub const fn step_delta<const ROW: u32>(step: u32) -> (u32, u32) {
     let y = step;
-    (
-        2 * bit(y, 3) + 4 * bit(y, 4) + 8 * bit(y, 1) + 16 * bit(y, 2),
-        16 * bit(y, 0),
-    )
+    let dg = if ROW == 128 {
+        2 * bit(y, 3) + 4 * bit(y, 4) + 8 * bit(y, 1) + 16 * bit(y, 2)
+    } else {
+        2 * bit(y, 3) + 4 * bit(y, 1) + 8 * bit(y, 2)
+    };
+    (dg, 16 * bit(y, 0))
+}
+
+/// Byte offset, in the source tile, of word `word` of key row `row`.
+#[inline(always)]
+pub const fn source_word_offset<const ROW: u32>(row: u32, word: u32) -> u32 {
+    if ROW == 128 {
+        swizzle::offset(row, 4 * word)
+    } else {
+        swizzle::offset_64(row, 4 * word)
+    }
+}
+
+/// Byte offset, in the transposed tile (128-byte rows), of word `word`
+/// (0..32) of row `row`.
+#[inline(always)]
+pub const fn word_offset(row: u32, word: u32) -> u32 {
+    swizzle::offset(row, 4 * word)
 }
 
 /// The byte offsets of lane `lane`'s first load and first store at step 0
-/// (in the source and the destination tile); load or store `i` is at that
-/// offset XOR [`LOAD_XOR`]`[i]` or [`STORE_XOR`]`[i]`.
+/// (in the source and the transposed tile); load or store `i` is at that
+/// offset XOR [`load_xor`]`(i)` or [`STORE_XOR`]`[i]`.
 #[inline(always)]
-pub const fn lane_offsets(lane: u32) -> (u32, u32) {
-    let (g, a) = lane_block(lane);
-    let (keys, _, _) = block(g * (TILE / 4) + a);
-    (word_offset(keys[0], g), word_offset(4 * g, a))
+pub const fn lane_offsets<const ROW: u32>(lane: u32) -> (u32, u32) {
+    let (g, a) = lane_block::<ROW>(lane);
+    let (keys, _, _) = block(g * A_WORDS + a);
+    (source_word_offset::<ROW>(keys[0], g), word_offset(4 * g, a))
 }
 
 /// Load `i` reads key row `keys[0] + i % 2 + 8 (i / 2)` (`fp8_key_of_k`;
-/// `keys[0]` has bits 0 and 3 clear): row bit 0 flips 128 bytes and the
-/// swizzle's chunk bit 0 (16 bytes), row bit 3 flips 1024 bytes.
-pub const LOAD_XOR: [u32; 4] = [0, 144, 1024, 1168];
+/// `keys[0]` has bits 0 and 3 clear). 128-byte rows: row bit 0 flips 128
+/// bytes and the swizzle's chunk bit 0 (16 bytes), row bit 3 flips 1024
+/// bytes. 64-byte rows: 64 and 512 bytes, the chunk (`row / 2 % 4`) stays.
+pub const fn load_xor<const ROW: u32>() -> [u32; 4] {
+    if ROW == 128 {
+        [0, 144, 1024, 1168]
+    } else {
+        [0, 64, 512, 576]
+    }
+}
+
 /// Store `j` writes row `4g + j`: row bits 0-1 (128 bytes each) and the
 /// swizzle's chunk bits 0-1 (16 bytes each) flip with `j`.
 pub const STORE_XOR: [u32; 4] = [0, 144, 288, 432];
 
 /// What step `step` XORs into every load and every store offset of a lane
 /// ([`lane_offsets`]). Each field of an offset sits in its own bits, so XOR
-/// on `g` and `a` is XOR on the offset: loads, `row · 128 + (g / 4 ^ row %
-/// 8) · 16 + (g % 4) · 4` with `row = 32 (a / 8) + (< 32)`; stores, `(4g +
-/// i) · 128 + (a / 4 ^ (4g + i) % 8) · 16 + (a % 4) · 4`, where the deltas
-/// leave `row % 8`, `g % 2` and `a % 4` alone.
+/// on `g` and `a` is XOR on the offset: loads, `row · ROW + (g / 4 ^ s(row))
+/// · 16 + (g % 4) · 4` with `row = 32 (a / 8) + (< 32)`; stores, `(4g + i)
+/// · 128 + (a / 4 ^ (4g + i) % 8) · 16 + (a % 4) · 4`, where the deltas
+/// leave the swizzle's `s(row)`, `g % 2` and `a % 4` alone.
 #[inline(always)]
-pub const fn step_masks(step: u32) -> (u32, u32) {
-    let (dg, da) = step_delta(step);
-    let load = (da / 16) << 13 | (dg % 4) << 2 | (dg / 4) << 4;
+pub const fn step_masks<const ROW: u32>(step: u32) -> (u32, u32) {
+    let (dg, da) = step_delta::<ROW>(step);
+    // a's bit 4 moves the keys by 64 rows.
+    let rows = (da / 16) * 64 * ROW;
+    let load = rows | (dg % 4) << 2 | (dg / 4) << 4;
     let store = dg << 9 | (da / 16) << 6;
     (load, store)
-}
-
-/// Byte offset, in a swizzled tile of 128-byte rows, of the 4-byte word
-/// `word` (0..32) of row `row`.
-#[inline(always)]
-pub const fn word_offset(row: u32, word: u32) -> u32 {
-    swizzle::offset(row, 4 * word)
 }
 
 /// The 4 x 4 byte transpose: byte `j` of word `i` becomes byte `i` of word
@@ -140,15 +172,20 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// Running the blocks over a swizzled tile gives Vᵀ with each 32-key
-    /// block in `fp8_key_of_k` order, every byte written once.
-    #[test]
-    fn blocks_transpose_the_tile_in_the_packing_key_order() {
+    fn blocks<const ROW: u32>() -> u32 {
+        32 * warp_steps::<ROW>()
+    }
+
+    /// Running the blocks over a swizzled tile of `ROW`-byte rows gives Vᵀ
+    /// with each 32-key block in `fp8_key_of_k` order, every byte written
+    /// once.
+    fn transposes_in_the_packing_key_order<const ROW: u32>() {
         let v = |key: u32, dim: u32| ((key * 7 + dim * 13) % 251) as u8;
-        let mut src = vec![0u8; (TILE * TILE) as usize];
+        let mut src = vec![0u8; (TILE * ROW) as usize];
         for key in 0..TILE {
-            for dim in 0..TILE {
-                src[swizzle::offset(key, dim) as usize] = v(key, dim);
+            for dim in 0..ROW {
+                let at = source_word_offset::<ROW>(key, dim / 4) + dim % 4;
+                src[at as usize] = v(key, dim);
             }
         }
         let word = |mem: &[u8], at: u32| {
@@ -156,9 +193,9 @@ mod tests {
         };
         let mut dst = vec![0u8; src.len()];
         let mut written = vec![false; src.len()];
-        for b in 0..BLOCKS {
+        for b in 0..blocks::<ROW>() {
             let (keys, g, a) = block(b);
-            let loaded = keys.map(|key| word(&src, word_offset(key, g)));
+            let loaded = keys.map(|key| word(&src, source_word_offset::<ROW>(key, g)));
             for (j, w) in transpose_bytes(loaded).into_iter().enumerate() {
                 let at = word_offset(4 * g + j as u32, a) as usize;
                 for (k, byte) in w.to_le_bytes().into_iter().enumerate() {
@@ -169,7 +206,7 @@ mod tests {
             }
         }
         assert!(written.iter().all(|&w| w));
-        for dim in 0..TILE {
+        for dim in 0..ROW {
             for pos in 0..TILE {
                 let key = 32 * (pos / 32) + fp8_key_of_k(pos % 32);
                 assert_eq!(
@@ -179,23 +216,27 @@ mod tests {
                 );
             }
         }
-        let keys: Vec<u32> = (0..BLOCKS).flat_map(|b| block(b).0).collect();
-        assert_eq!(keys.len(), 4 * BLOCKS as usize);
+    }
+
+    #[test]
+    fn blocks_transpose_the_tile_in_the_packing_key_order() {
+        transposes_in_the_packing_key_order::<128>();
+        transposes_in_the_packing_key_order::<64>();
     }
 
     /// Each block once over the steps; in each step, for each of the four
-    /// loads and stores, the 32 lanes' words in 32 different banks.
-    #[test]
-    fn warp_blocks_cover_the_tile_without_bank_conflicts() {
-        let mut seen = vec![false; BLOCKS as usize];
-        let banks_distinct = |words: &[u32]| {
+    /// loads and stores, the 32 lanes' words in `load_banks` and 32
+    /// different banks.
+    fn covers_without_conflicts<const ROW: u32>(load_banks: usize) {
+        let mut seen = vec![false; blocks::<ROW>() as usize];
+        let banks = |words: &[u32]| {
             let mut banks: Vec<u32> = words.iter().map(|w| (w / 4) % 32).collect();
             banks.sort_unstable();
             banks.dedup();
-            banks.len() == words.len()
+            banks.len()
         };
-        for step in 0..WARP_STEPS {
-            let blocks: Vec<_> = (0..32).map(|lane| warp_block(step, lane)).collect();
+        for step in 0..warp_steps::<ROW>() {
+            let blocks: Vec<_> = (0..32).map(|lane| warp_block::<ROW>(step, lane)).collect();
             for &b in &blocks {
                 assert!(!seen[b as usize], "block {b} twice");
                 seen[b as usize] = true;
@@ -205,7 +246,7 @@ mod tests {
                     .iter()
                     .map(|&b| {
                         let (keys, g, _) = block(b);
-                        word_offset(keys[i], g)
+                        source_word_offset::<ROW>(keys[i], g)
                     })
                     .collect();
                 let stores: Vec<u32> = blocks
@@ -215,29 +256,40 @@ mod tests {
                         word_offset(4 * g + i as u32, a)
                     })
                     .collect();
-                assert!(banks_distinct(&loads), "step {step}, load {i}");
-                assert!(banks_distinct(&stores), "step {step}, store {i}");
+                assert_eq!(banks(&loads), load_banks, "{ROW}: step {step}, load {i}");
+                assert_eq!(banks(&stores), 32, "{ROW}: step {step}, store {i}");
             }
         }
         assert!(seen.iter().all(|&s| s));
     }
 
-    /// Lane offsets XOR step masks are the offsets of the step's block.
     #[test]
-    fn step_masks_move_the_lane_offsets_to_each_steps_block() {
+    fn warp_blocks_cover_the_tile_without_bank_conflicts() {
+        covers_without_conflicts::<128>(32);
+        covers_without_conflicts::<64>(16);
+    }
+
+    /// Lane offsets XOR step masks are the offsets of the step's block.
+    fn masks_move_the_offsets<const ROW: u32>() {
         for lane in 0..32 {
-            let (load, store) = lane_offsets(lane);
-            for step in 0..WARP_STEPS {
-                let (load_mask, store_mask) = step_masks(step);
-                let (keys, g, a) = block(warp_block(step, lane));
+            let (load, store) = lane_offsets::<ROW>(lane);
+            for step in 0..warp_steps::<ROW>() {
+                let (load_mask, store_mask) = step_masks::<ROW>(step);
+                let (keys, g, a) = block(warp_block::<ROW>(step, lane));
                 for i in 0..4 {
-                    let got = load ^ LOAD_XOR[i] ^ load_mask;
-                    assert_eq!(got, word_offset(keys[i], g));
+                    let got = load ^ load_xor::<ROW>()[i] ^ load_mask;
+                    assert_eq!(got, source_word_offset::<ROW>(keys[i], g), "{ROW}");
                     let got = store ^ STORE_XOR[i] ^ store_mask;
-                    assert_eq!(got, word_offset(4 * g + i as u32, a));
+                    assert_eq!(got, word_offset(4 * g + i as u32, a), "{ROW}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn step_masks_move_the_lane_offsets_to_each_steps_block() {
+        masks_move_the_offsets::<128>();
+        masks_move_the_offsets::<64>();
     }
 
     #[test]

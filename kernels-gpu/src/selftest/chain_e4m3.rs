@@ -59,7 +59,7 @@ pub(crate) unsafe fn run(p: ChainE4m3Params) {
     let thread = wg.thread();
     // SAFETY: V is loaded (waited for) and never written; Vᵀ is this
     // call's alone.
-    unsafe { transpose::v_tile(v.addr(), vt.addr(), thread / 32, 4) };
+    unsafe { transpose::v_tile::<128>(v.addr(), vt.addr(), thread / 32, 4) };
     // Every thread's part of Vᵀ written, then visible to wgmma.
     sync_block();
     fence_proxy_async_shared();
