@@ -194,8 +194,9 @@ pub fn forward_fp8<'d>(
 
 /// The same-precision baseline of the FP8 forward: attention as a naive
 /// implementation on FP8 tensor cores computes it. S is an e4m3 GEMM of the
-/// raw `q`, `k` with Hopper's accumulation ([`naive_lowp::fp8_mma_dot`]),
-/// times its scales and rounded to `bf16`; the softmax is [`naive_forward`]'s
+/// raw `q`, `k` with Hopper's accumulation (every product exact, each k32
+/// step's sum kept to 13 fraction bits, truncated: the e8m13 accumulation
+/// DeepSeek-V3's report measured), times its scales and rounded to `bf16`; the softmax is [`naive_forward`]'s
 /// `bf16` one with P rounded further to e4m3 before P·V, and V is the
 /// dequantized `v` in `bf16` (FA3's FP8 baseline, `attention_ref(...,
 /// intermediate_dtype=float8_e4m3fn)`, with the products of Q·Kᵀ taken as

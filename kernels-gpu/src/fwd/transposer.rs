@@ -44,11 +44,11 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
             rings.v.consumer_wait(v_state);
             rings.vt.producer_acquire(vt_state);
             let (v, vt) = (mem.v + stage, mem.vt + stage);
-            // SAFETY (both arms): V's stage is loaded (waited for) and only
-            // read until it is released below; Vᵀ's stage is free
-            // (acquired) and only these threads write it.
             if D == 64 {
-                // One tile of 64-byte rows (the 64-byte swizzle).
+                // SAFETY: V's stage (one tile of 64-byte rows, the 64-byte
+                // swizzle) is loaded (waited for) and only read until it is
+                // released below; Vᵀ's stage is free (acquired) and only
+                // these threads write it.
                 unsafe { transpose::v_tile::<64>(v, vt, warp, warps) };
             } else {
                 // Head dims 128c.. of the stage: TMA's column block c (128
@@ -56,6 +56,7 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
                 // each).
                 for c in 0..D / TILE {
                     let block = c * TILE * TILE;
+                    // SAFETY: as above, for column block c of both stages.
                     unsafe { transpose::v_tile::<128>(v + block, vt + block, warp, warps) };
                 }
             }
