@@ -123,6 +123,17 @@ fn run(settings: &Settings, device: &Device) -> Result<ExitCode, String> {
                 });
             }
         }
+        if config.dtype == cli::Dtype::Fp8 {
+            let reps = Reps {
+                reps: settings.reps,
+                warmup: settings.warmup,
+                flush: &mut flush,
+            };
+            results.push(Measured {
+                implementation: Implementation::Fa3RsBlockScales,
+                outcome: ours.measure_block_scales(config, reps),
+            });
+        }
         for peer in Implementation::PEERS {
             results.push(Measured {
                 implementation: peer,

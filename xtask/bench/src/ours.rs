@@ -10,7 +10,8 @@ use crate::timing::{L2Flush, time_reps};
 use fa3::diagnostics::{Schedule, forward_with_schedule};
 use fa3::{
     AttentionElement, AttentionOptions, BackwardInputs, Device, DeviceBuffer, Element, Error,
-    F8E4M3, ForwardInto, Fp8Descale, Gpu, GradientsInto, Qkv, Real, Tensor, TensorMut, bf16, f16,
+    F8E4M3, ForwardInto, Fp8BlockDescale, Fp8Descale, Fp8Scales, Gpu, GradientsInto, Qkv, Real,
+    Tensor, TensorMut, bf16, f16,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -73,17 +74,34 @@ impl<'a> Ours<'a> {
             Dtype::Fp16 => cached(&mut self.f16, gpu, config)
                 .and_then(|inputs| attention(device, gpu, inputs, config, reps, schedule)),
             Dtype::Fp8 => cached(&mut self.fp8, gpu, config)
-                .and_then(|inputs| forward_fp8(device, gpu, inputs, config, reps)),
+                .and_then(|inputs| forward_fp8(device, gpu, inputs, config, reps, false)),
         };
-        match result {
-            Ok(outcome) => outcome,
-            Err(Error::Unsupported { feature }) => Outcome::Missing {
-                reason: format!("not implemented yet ({feature})"),
-            },
-            Err(e) => Outcome::Failed {
-                reason: e.to_string(),
-            },
-        }
+        outcome(result)
+    }
+
+    /// Checks, then times the FP8 `config` with block scales (factors 1,
+    /// one per block of the kernel's tiles) instead of FA3's per (batch,
+    /// kv head).
+    pub fn measure_block_scales(&mut self, config: &Config, reps: Reps<'_>) -> Outcome {
+        let (device, gpu) = (self.device, self.gpu);
+        outcome(
+            cached(&mut self.fp8, gpu, config)
+                .and_then(|inputs| forward_fp8(device, gpu, inputs, config, reps, true)),
+        )
+    }
+}
+
+/// What a measurement's result says: unsupported configurations missing,
+/// errors failed.
+fn outcome(result: fa3::Result<Outcome>) -> Outcome {
+    match result {
+        Ok(outcome) => outcome,
+        Err(Error::Unsupported { feature }) => Outcome::Missing {
+            reason: format!("not implemented yet ({feature})"),
+        },
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -312,24 +330,42 @@ fn widen<T: Real>(values: &[T]) -> Vec<f64> {
     values.iter().map(|&v| v.to_f64()).collect()
 }
 
-/// FP8 e4m3 forward (bf16 output), descale factors 1, checked then timed.
+/// FP8 e4m3 forward (bf16 output), descale factors 1 per (batch, kv
+/// head) or, with `block_scales`, per block of the kernel's tiles; checked
+/// then timed.
 fn forward_fp8(
     device: &Device,
     gpu: &Gpu,
     inputs: &Inputs<F8E4M3>,
     c: &Config,
     reps: Reps<'_>,
+    block_scales: bool,
 ) -> fa3::Result<Outcome> {
     let qkv = device_qkv(inputs, c);
     let ones = vec![1.0f32; c.batch * c.heads_kv];
-    let descale = Fp8Descale {
+    let per_kv_head = Fp8Descale {
         q: &ones,
         k: &ones,
         v: &ones,
     };
+    let (q_rows, k_rows) = fa3::fp8_block_rows(c.head_dim).unwrap_or((1, 1));
+    let q_ones = vec![1.0f32; c.batch * c.heads_q * c.seqlen_q.div_ceil(q_rows)];
+    let k_ones = vec![1.0f32; c.batch * c.heads_kv * c.seqlen_k.div_ceil(k_rows)];
+    let per_block = Fp8BlockDescale {
+        q: &q_ones,
+        k: &k_ones,
+        v: &k_ones,
+        q_rows,
+        k_rows,
+    };
+    let descale = if block_scales {
+        Fp8Scales::from(&per_block)
+    } else {
+        Fp8Scales::from(&per_kv_head)
+    };
     let mut out = gpu.alloc::<bf16>(numel(q_shape(c)))?;
     let mut lse = gpu.alloc::<f32>(numel(lse_shape(c)))?;
-    fp8_call(device, qkv, &descale, &mut out, &mut lse, c)?;
+    fp8_call(device, qkv, descale, &mut out, &mut lse, c)?;
     let s = Sample::of(c);
     let host = &inputs.host;
     let (q, k, v) = (
@@ -366,7 +402,7 @@ fn forward_fp8(
         flush,
     } = reps;
     let samples = time_reps(gpu, Some(flush), reps, warmup, || {
-        fp8_call(device, qkv, &descale, &mut out, &mut lse, c)
+        fp8_call(device, qkv, descale, &mut out, &mut lse, c)
     })?;
     Ok(Outcome::timed(c.flops(), samples, check, None))
 }
@@ -374,7 +410,7 @@ fn forward_fp8(
 fn fp8_call(
     device: &Device,
     qkv: Qkv<'_, F8E4M3, 4>,
-    descale: &Fp8Descale<'_>,
+    descale: Fp8Scales<'_>,
     out: &mut DeviceBuffer<bf16>,
     lse: &mut DeviceBuffer<f32>,
     c: &Config,

@@ -89,14 +89,14 @@ pub fn tables(run: &Run, color: bool) -> String {
 const LEADING: [&str; 4] = ["hdim", "causal", "seqlen", "batch x heads"];
 const TRAILING: [&str; 4] = ["fa3-rs/FA3", "fa3-rs/cuDNN", "fa3-rs/FA2", "% of GEMM"];
 
-/// The implementations a table shows: ours and the peers always, the
-/// ablation builds when the table measured them.
+/// The implementations a table shows: ours and the peers always, our
+/// variants (ablation builds, FP8 block scales) when the table measured
+/// them.
 fn implementations(configs: &[ConfigResult]) -> Vec<Implementation> {
     Implementation::ALL
         .into_iter()
         .filter(|&i| {
-            !Implementation::ABLATION.iter().any(|(a, _)| *a == i)
-                || configs.iter().any(|r| r.outcome(i).is_some())
+            !Implementation::VARIANTS.contains(&i) || configs.iter().any(|r| r.outcome(i).is_some())
         })
         .collect()
 }

@@ -36,10 +36,14 @@ pub enum Implementation {
     /// ... without either.
     #[serde(rename = "fa3-rs-plain")]
     Fa3RsPlain,
+    /// This library's FP8 forward with block scales (one per block of the
+    /// kernel's tile rows) instead of one per (batch, kv head).
+    #[serde(rename = "fa3-rs-block-scales")]
+    Fa3RsBlockScales,
 }
 
 impl Implementation {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Fa3Rs,
         Self::Fa3,
         Self::Fa3Jax,
@@ -49,6 +53,15 @@ impl Implementation {
         Self::Fa3RsNoPingpong,
         Self::Fa3RsNoOverlap,
         Self::Fa3RsPlain,
+        Self::Fa3RsBlockScales,
+    ];
+    /// Ours in other configurations, shown only where measured: the
+    /// ablation builds and the FP8 block scales.
+    pub const VARIANTS: [Self; 4] = [
+        Self::Fa3RsNoPingpong,
+        Self::Fa3RsNoOverlap,
+        Self::Fa3RsPlain,
+        Self::Fa3RsBlockScales,
     ];
     pub const PEERS: [Self; 5] = [
         Self::Fa3,
@@ -79,6 +92,7 @@ impl Implementation {
             Self::Fa3RsNoPingpong => "no pingpong",
             Self::Fa3RsNoOverlap => "no overlap",
             Self::Fa3RsPlain => "neither",
+            Self::Fa3RsBlockScales => "block scales",
         }
     }
 
@@ -86,7 +100,11 @@ impl Implementation {
     /// PyTorch `SDPBackend` for the SDPA peers (`None` for ours).
     pub fn helper_op(self) -> Option<(&'static str, Option<&'static str>)> {
         match self {
-            Self::Fa3Rs | Self::Fa3RsNoPingpong | Self::Fa3RsNoOverlap | Self::Fa3RsPlain => None,
+            Self::Fa3Rs
+            | Self::Fa3RsNoPingpong
+            | Self::Fa3RsNoOverlap
+            | Self::Fa3RsPlain
+            | Self::Fa3RsBlockScales => None,
             Self::Fa3 => Some(("fa3", None)),
             Self::Fa3Jax => Some(("fa3_jax", None)),
             Self::Cudnn => Some(("sdpa", Some("cudnn"))),
