@@ -165,6 +165,23 @@ pub fn forward_varlen<T: Real>(
     forward_any(&checked, &qkv, None, LseLayout::HeadToken, precision)
 }
 
+/// FP8 inputs and their factors validated for the CPU.
+fn checked_fp8<'d>(
+    qkv: &Qkv<'_, F8E4M3, 4>,
+    descale: Fp8Scales<'d>,
+    options: &AttentionOptions,
+) -> Result<(CheckedForward<4>, Fp8Scales<'d>)> {
+    let (checked, _) = validate_forward::<FixedDims, F8E4M3, F8E4M3, 4, 3>(
+        Target::Cpu,
+        qkv,
+        None,
+        options,
+        |d| Ok(d.seqlens()),
+    )?;
+    validate_descale(descale, &checked.problem)?;
+    Ok((checked, descale))
+}
+
 /// The exact forward of FP8 `q`, `k`, `v`: each value dequantized exactly
 /// (`x · descale` of its (batch, kv head), or of its block) before the
 /// attention.
@@ -174,15 +191,7 @@ pub fn forward_fp8<'d>(
     options: &AttentionOptions,
     precision: Precision,
 ) -> Result<Forward> {
-    let (checked, _) = validate_forward::<FixedDims, F8E4M3, F8E4M3, 4, 3>(
-        Target::Cpu,
-        &qkv,
-        None,
-        options,
-        |d| Ok(d.seqlens()),
-    )?;
-    let descale = descale.into();
-    validate_descale(descale, &checked.problem)?;
+    let (checked, descale) = checked_fp8(&qkv, descale.into(), options)?;
     forward_any(
         &checked,
         &qkv,
@@ -196,8 +205,9 @@ pub fn forward_fp8<'d>(
 /// implementation on FP8 tensor cores computes it. S is an e4m3 GEMM of the
 /// raw `q`, `k` with Hopper's accumulation (every product exact, each k32
 /// step's sum kept to 13 fraction bits, truncated: the e8m13 accumulation
-/// DeepSeek-V3's report measured), times its scales and rounded to `bf16`; the softmax is [`naive_forward`]'s
-/// `bf16` one with P rounded further to e4m3 before P·V, and V is the
+/// DeepSeek-V3's report measured), times its scales and rounded to `bf16`;
+/// the softmax is [`naive_forward`]'s `bf16` one with P rounded further to
+/// e4m3 before P·V, and V is the
 /// dequantized `v` in `bf16` (FA3's FP8 baseline, `attention_ref(...,
 /// intermediate_dtype=float8_e4m3fn)`, with the products of Q·Kᵀ taken as
 /// the tensor cores take them).
@@ -206,15 +216,7 @@ pub fn naive_forward_fp8<'d>(
     descale: impl Into<Fp8Scales<'d>>,
     options: &AttentionOptions,
 ) -> Result<NaiveForward<bf16>> {
-    let (checked, _) = validate_forward::<FixedDims, F8E4M3, F8E4M3, 4, 3>(
-        Target::Cpu,
-        &qkv,
-        None,
-        options,
-        |d| Ok(d.seqlens()),
-    )?;
-    let descale = descale.into();
-    validate_descale(descale, &checked.problem)?;
+    let (checked, descale) = checked_fp8(&qkv, descale.into(), options)?;
     let p = &checked.problem;
     reserve::<(f32, bf16)>(p, false)?;
     let [q, k, _] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
