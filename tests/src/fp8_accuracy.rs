@@ -20,6 +20,37 @@ use rand::Rng;
 /// machine's 16 cores.
 pub const SHAPE: [usize; 4] = [1, 2048, 16, 128];
 
+/// The bar: block quantization with incoherent processing at most
+/// the paper's FA3 FP8 RMSE, and per-tensor FP8 at least this many times
+/// worse; and its goal.
+pub const BAR: f64 = 9.1e-3;
+pub const BELOW_PER_TENSOR: f64 = 2.5;
+pub const GOAL: f64 = 7e-3;
+
+/// The RMSE of every [`Method`], in [`Method::ALL`]'s order.
+#[derive(Debug, Clone, Copy)]
+pub struct Table(pub [(Method, f64); 5]);
+
+impl Table {
+    pub fn of(&self, method: Method) -> f64 {
+        self.0
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(f64::NAN, |r| r.1)
+    }
+
+    /// `(block + incoherent, per tensor)`.
+    pub fn bar_pair(&self) -> (f64, f64) {
+        (self.of(Method::BlockHadamard), self.of(Method::PerTensor))
+    }
+
+    /// Whether the bar is met.
+    pub fn meets_bar(&self) -> bool {
+        let (both, per_tensor) = self.bar_pair();
+        both <= BAR && per_tensor >= BELOW_PER_TENSOR * both
+    }
+}
+
 /// N(0, 1) plus, with probability 0.001, N(0, 10²): the FA3 paper's FP8
 /// inputs.
 pub fn paper_inputs<T: Real>(len: usize) -> Vec<T> {
@@ -135,6 +166,15 @@ impl Experiment {
             .map(|(o, e)| (o.to_f64() - e).powi(2))
             .sum();
         (sum / self.exact.len() as f64).sqrt()
+    }
+
+    /// Every method's RMSE.
+    pub fn table(&self, device: &Device) -> fa3::Result<Table> {
+        let mut rows = Method::ALL.map(|m| (m, f64::NAN));
+        for row in &mut rows {
+            row.1 = self.rmse(&self.run(device, row.0)?);
+        }
+        Ok(Table(rows))
     }
 
     /// `q`, `k`, `v` quantized on the GPU as `method` says (an FP8 method).

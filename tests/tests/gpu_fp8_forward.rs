@@ -267,23 +267,20 @@ fn fp8_forward_launches_are_bitwise_repeatable() {
 #[test]
 #[ignore = "needs an NVIDIA Hopper GPU"]
 fn fp8_accuracy_meets_the_papers_bar() {
-    use fa3_tests::fp8_accuracy::{Experiment, Method, SHAPE};
+    use fa3_tests::fp8_accuracy::{BAR, BELOW_PER_TENSOR, Experiment, SHAPE};
     let device = Device::gpu(0).expect("a Hopper GPU");
     let experiment = Experiment::new(device.as_gpu().unwrap(), SHAPE).unwrap();
-    let rmse = Method::ALL.map(|method| {
-        let out = experiment.run(&device, method).unwrap();
-        let rmse = experiment.rmse(&out);
+    let table = experiment.table(&device).unwrap();
+    for (method, rmse) in table.0 {
         println!("{:<48} RMSE {rmse:.3e}", method.label());
-        (method, rmse)
-    });
-    let of = |m: Method| rmse.iter().find(|(x, _)| *x == m).unwrap().1;
-    let (both, per_tensor) = (of(Method::BlockHadamard), of(Method::PerTensor));
+    }
+    let (both, per_tensor) = table.bar_pair();
     assert!(
-        both <= 9.1e-3,
-        "block + incoherent: RMSE {both:.3e} > 9.1e-3"
+        both <= BAR,
+        "block + incoherent: RMSE {both:.3e} > {BAR:.1e}"
     );
     assert!(
-        per_tensor >= 2.5 * both,
-        "per tensor {per_tensor:.3e} is not 2.5x block + incoherent {both:.3e}"
+        per_tensor >= BELOW_PER_TENSOR * both,
+        "per tensor {per_tensor:.3e} is not {BELOW_PER_TENSOR}x block + incoherent {both:.3e}"
     );
 }

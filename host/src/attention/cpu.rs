@@ -109,14 +109,18 @@ pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
             (Operand::K, &mut k, p.head_dim),
             (Operand::V, &mut v, p.head_dim_v),
         ] {
-            let factors = row_factors(p, scales, operand);
-            for (row, factor) in values.chunks_exact_mut(dim).zip(factors) {
-                let factor = A::of(factor);
-                row.iter_mut().for_each(|x| *x = *x * factor);
-            }
+            dequantize(values, dim, &row_factors(p, scales, operand));
         }
     }
     Ok([q, k, v])
+}
+
+/// Multiplies each packed row of `dim` values by its factor.
+pub(crate) fn dequantize<A: Acc>(values: &mut [A], dim: usize, factors: &[f32]) {
+    for (row, &factor) in values.chunks_exact_mut(dim).zip(factors) {
+        let factor = A::of(factor);
+        row.iter_mut().for_each(|x| *x = *x * factor);
+    }
 }
 
 /// Which input a dequantization factor belongs to.

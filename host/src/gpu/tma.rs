@@ -11,6 +11,7 @@ use cudarc::driver::sys::{
     CUtensorMapL2promotion, CUtensorMapSwizzle,
 };
 use fa3_kernels::abi::{GlobalPtr, TensorMap};
+use fa3_kernels::layout::swizzle::{ROW_BYTES, ROW_BYTES_64};
 use float8::F8E4M3;
 use half::{bf16, f16};
 use std::collections::HashMap;
@@ -39,11 +40,11 @@ impl TmaElement for f32 {
 /// or, where a tensor's rows are 64 bytes (e4m3 at head_dim 64), rows of 64
 /// bytes with the 64-byte swizzle (`fa3_kernels::arch::smem::Tile`): a
 /// map's inner box is one of those rows, and its swizzle follows.
-const INNER_BOX_BYTES: [u64; 2] = [64, 128];
+const INNER_BOX_BYTES: [u64; 2] = [ROW_BYTES_64 as u64, ROW_BYTES as u64];
 
 /// The swizzle of tiles whose rows are `row_bytes` (one of [`INNER_BOX_BYTES`]).
 fn swizzle(row_bytes: u64) -> CUtensorMapSwizzle {
-    if row_bytes == 64 {
+    if row_bytes == u64::from(ROW_BYTES_64) {
         CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_64B
     } else {
         CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B
@@ -197,7 +198,7 @@ fn check_view(view: &TmaView<'_>, elem: u64, base: u64, available: u64) -> Resul
     }
     if !INNER_BOX_BYTES.contains(&(u64::from(view.box_dims[0]) * elem)) {
         return fail(format!(
-            "inner box of {} bytes; the swizzled tiles need 64 or 128",
+            "inner box of {} bytes; the swizzled tiles need {ROW_BYTES_64} or {ROW_BYTES}",
             u64::from(view.box_dims[0]) * elem
         ));
     }

@@ -51,9 +51,9 @@ pub(crate) mod seqlen;
 
 use crate::attention::{
     AttentionElement, Checked, CheckedForward, FixedDims, Fp8Scales, LseLayout, Operand,
-    PackedDims, Qkv, Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read,
-    reserve, row_factors, validate_descale, validate_forward, validate_reference_backward,
-    varlen_seqlens,
+    PackedDims, Qkv, Real, Target, Tensor, Varlen, dequantize, forward_rows, lse_to_api,
+    packed_qkv, read, reserve, row_factors, validate_descale, validate_forward,
+    validate_reference_backward, varlen_seqlens,
 };
 use crate::error::Result;
 use accum::Acc;
@@ -219,9 +219,10 @@ pub fn naive_forward_fp8<'d>(
     let (checked, descale) = checked_fp8(&qkv, descale.into(), options)?;
     let p = &checked.problem;
     reserve::<(f32, bf16)>(p, false)?;
-    let [q, k, _] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
-    let [_, _, v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, Some(descale))?;
-    let v: Vec<f32> = v.into_iter().map(|x| bf16::from_f32(x).to_f32()).collect();
+    // q and k raw (their factors go with S), v dequantized in bf16.
+    let [q, k, mut v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
+    dequantize(&mut v, p.head_dim_v, &row_factors(p, descale, Operand::V));
+    v.iter_mut().for_each(|x| *x = bf16::from_f32(*x).to_f32());
     let (q_factor, k_factor) = (
         row_factors(p, descale, Operand::Q),
         row_factors(p, descale, Operand::K),

@@ -6,8 +6,35 @@
 use crate::arch::smem;
 use crate::arch::thread::lane;
 use crate::layout::fp8_transpose::{
-    STORE_XOR, lane_offsets, load_xor, step_masks, transpose_bytes, warp_steps,
+    STORE_XOR, TILE, lane_offsets, load_xor, step_masks, transpose_bytes, warp_steps,
 };
+
+/// Writes Vᵀ of a 128-key stage of `D` head dims at `v` (as TMA loads it:
+/// one tile of 64-byte rows at head_dim 64, else a 128-byte column block
+/// of head dims per tile) into the stage at `vt` (head dims 128c.. in
+/// tile c); warp `warp` of `warps`, as [`v_tile`].
+///
+/// # Safety
+/// As [`v_tile`] for every tile of the two stages.
+#[inline(always)]
+pub(crate) unsafe fn v_stage<const D: u32>(v: u32, vt: u32, warp: u32, warps: u32) {
+    const {
+        assert!(
+            D == 64 || D.is_multiple_of(TILE),
+            "64-byte rows or 128-byte column blocks"
+        )
+    };
+    if D == 64 {
+        // SAFETY: the stages' one tile (contract).
+        unsafe { v_tile::<64>(v, vt, warp, warps) };
+    } else {
+        for c in 0..D / TILE {
+            let block = c * TILE * TILE;
+            // SAFETY: tile c of both stages (contract).
+            unsafe { v_tile::<128>(v + block, vt + block, warp, warps) };
+        }
+    }
+}
 
 /// Writes Vᵀ of the 128-key e4m3 tile at `src` (keys x `ROW` bytes of head
 /// dims, as TMA loads it: a 128-byte column block, or head_dim 64's

@@ -29,8 +29,8 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
 ) {
     const {
         assert!(
-            !transposes_v(E::BYTES) || (N == TILE && (D == 64 || D.is_multiple_of(TILE))),
-            "V is transposed by 128-key tiles of 64-byte rows or 128-byte column blocks"
+            !transposes_v(E::BYTES) || N == TILE,
+            "V is transposed by 128-key tiles"
         )
     };
     // V's ring is read (consumer phases), Vᵀ's written (producer phases);
@@ -43,23 +43,10 @@ pub(super) fn run<E: Element, const D: u32, const N: u32, const S: usize>(
             let stage = v_state.index() * mem.stage_bytes;
             rings.v.consumer_wait(v_state);
             rings.vt.producer_acquire(vt_state);
-            let (v, vt) = (mem.v + stage, mem.vt + stage);
-            if D == 64 {
-                // SAFETY: V's stage (one tile of 64-byte rows, the 64-byte
-                // swizzle) is loaded (waited for) and only read until it is
-                // released below; Vᵀ's stage is free (acquired) and only
-                // these threads write it.
-                unsafe { transpose::v_tile::<64>(v, vt, warp, warps) };
-            } else {
-                // Head dims 128c.. of the stage: TMA's column block c (128
-                // keys x 128 bytes), Vᵀ's rows 128c.. (128 bytes of keys
-                // each).
-                for c in 0..D / TILE {
-                    let block = c * TILE * TILE;
-                    // SAFETY: as above, for column block c of both stages.
-                    unsafe { transpose::v_tile::<128>(v + block, vt + block, warp, warps) };
-                }
-            }
+            // SAFETY: V's stage is loaded (waited for) and only read until
+            // it is released below; Vᵀ's stage is free (acquired) and only
+            // these threads write it.
+            unsafe { transpose::v_stage::<D>(mem.v + stage, mem.vt + stage, warp, warps) };
             // This thread's stores, visible to the consumers' wgmma.
             fence_proxy_async_shared();
             rings.vt.producer_commit(vt_state);

@@ -23,13 +23,20 @@
 use super::swizzle::{ATOM_BYTES, ROW_BYTES, ROW_BYTES_64};
 
 const SWIZZLE_128B: u64 = 1 << 62;
+const SWIZZLE_64B: u64 = 2 << 62;
 
 /// Packs a descriptor for a 128-byte-swizzled operand.
 pub const fn pack(start: u32, leading_bytes: u32, stride_bytes: u32) -> u64 {
+    pack_swizzled(start, leading_bytes, stride_bytes, SWIZZLE_128B)
+}
+
+/// Packs a descriptor with the swizzle mode bits `swizzle`.
+#[inline(always)]
+const fn pack_swizzled(start: u32, leading_bytes: u32, stride_bytes: u32, swizzle: u64) -> u64 {
     ((start as u64 >> 4) & 0x3fff)
         | (((leading_bytes as u64 >> 4) & 0x3fff) << 16)
         | (((stride_bytes as u64 >> 4) & 0x3fff) << 32)
-        | SWIZZLE_128B
+        | swizzle
 }
 
 /// Descriptor of k-step `k` (32 bytes of K each) of a K-major tile with
@@ -44,10 +51,9 @@ pub const fn k_major(tile: u32, rows: u32, k: u32) -> u64 {
 /// k-steps 0 and 1 in the row; 2 would start a second column block).
 #[inline(always)]
 pub const fn k_major_64(tile: u32, rows: u32, k: u32) -> u64 {
-    const SWIZZLE_64B: u64 = 2 << 62;
-    let (row_bytes, byte) = (ROW_BYTES_64, k * 32);
-    let start = tile + (byte / row_bytes) * rows * row_bytes + byte % row_bytes;
-    (pack(start, 16, 8 * row_bytes) & !SWIZZLE_128B) | SWIZZLE_64B
+    let byte = k * 32;
+    let start = tile + (byte / ROW_BYTES_64) * rows * ROW_BYTES_64 + byte % ROW_BYTES_64;
+    pack_swizzled(start, 16, 8 * ROW_BYTES_64, SWIZZLE_64B)
 }
 
 /// Descriptor of k16 step `k` of an MN-major tile with `rows` (= K) rows.

@@ -8,18 +8,11 @@
 use crate::peers::Peers;
 use crate::results::{Availability, PeerVersions};
 use fa3::{Device, bf16};
-use fa3_tests::fp8_accuracy::{Experiment, Method, SHAPE};
+use fa3_tests::fp8_accuracy::{BAR, BELOW_PER_TENSOR, Experiment, GOAL, Method, SHAPE};
 use serde_json::json;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The paper's FA3 FP8 RMSE (block quantization and incoherent
-/// processing), the bar; its goal; and how far below per-tensor
-/// FP8 it must be.
-const BAR: f64 = 9.1e-3;
-const GOAL: f64 = 7e-3;
-const BELOW_PER_TENSOR: f64 = 2.5;
 
 /// Runs the experiment, prints its table and writes its JSON into `out`.
 /// Exit code 1 when a bar is missed.
@@ -32,13 +25,14 @@ pub fn run(
 ) -> Result<ExitCode, String> {
     let gpu = device.as_gpu().ok_or("fa3-bench needs a GPU device")?;
     let experiment = Experiment::new(gpu, SHAPE).map_err(|e| format!("inputs: {e}"))?;
-    let mut rows = Vec::new();
-    for method in Method::ALL {
-        let o = experiment
-            .run(device, method)
-            .map_err(|e| format!("{}: {e}", method.label()))?;
-        rows.push((method.label().to_string(), Ok(experiment.rmse(&o))));
-    }
+    let table = experiment
+        .table(device)
+        .map_err(|e| format!("fa3-rs: {e}"))?;
+    let mut rows: Vec<(String, Result<f64, String>)> = table
+        .0
+        .iter()
+        .map(|&(method, rmse)| (method.label().to_string(), Ok(rmse)))
+        .collect();
     let fa3 = fa3_per_tensor(device, peers, &experiment).map(|o| experiment.rmse(&o));
     let fa3_label = match &versions.fa3 {
         Availability::Version(v) => format!("official FA3 FP8 per tensor ({v})"),
@@ -46,13 +40,7 @@ pub fn run(
     };
     rows.push((fa3_label, fa3));
 
-    let of = |m: Method| {
-        rows.iter()
-            .find(|(label, _)| label == m.label())
-            .and_then(|(_, r)| r.as_ref().ok().copied())
-            .unwrap_or(f64::NAN)
-    };
-    let (both, per_tensor) = (of(Method::BlockHadamard), of(Method::PerTensor));
+    let (both, per_tensor) = table.bar_pair();
     println!(
         "FP8 accuracy, the FA3 paper's experiment: (batch, seqlen, heads, hdim) {SHAPE:?}, non-causal"
     );
@@ -68,7 +56,7 @@ pub fn run(
             Err(why) => println!("| {label} | missing: {why} | |"),
         }
     }
-    let meets = both <= BAR && per_tensor >= BELOW_PER_TENSOR * both;
+    let meets = table.meets_bar();
     println!();
     println!(
         "bar: block + incoherent {both:.2e} <= {BAR:.1e} (goal {GOAL:.0e}: {}), and {:.2}x below per tensor (>= {BELOW_PER_TENSOR}x): {}",
