@@ -195,19 +195,28 @@ pub(super) fn map<T: TmaElement>(
     )
 }
 
-/// The forward kernel of `elem`, `tiles` and `schedule` (a row of the
-/// kernel table, whose entry takes `FwdParams`).
+/// The forward kernel of `elem` and `tiles` (a row of the kernel table,
+/// whose entry takes `FwdParams`). `Schedule::Full` asks for the table's
+/// build with the most techniques on: every tiling has one, and for FP8
+/// head_dim 256 it is the build without the overlap (the overlap does not
+/// fit its registers, `abi::table`). Any other schedule asks for exactly
+/// that ablation build.
 fn kernel(elem: FwdElem, tiles: Tiling, schedule: Schedule) -> Result<&'static FwdKernel> {
-    FWD_KERNELS
+    let mut builds = FWD_KERNELS
         .iter()
-        .find(|k| k.elem == elem && k.tiling == tiles && k.schedule == schedule)
-        .ok_or(Error::Unsupported {
-            feature: if schedule == Schedule::Full {
-                "GPU forward for this head dim"
-            } else {
-                "forward ablation builds other than bf16 with head_dim 128"
-            },
-        })
+        .filter(|k| k.elem == elem && k.tiling == tiles);
+    let found = if schedule == Schedule::Full {
+        builds.max_by_key(|k| k.schedule.techniques())
+    } else {
+        builds.find(|k| k.schedule == schedule)
+    };
+    found.ok_or(Error::Unsupported {
+        feature: if schedule == Schedule::Full {
+            "GPU forward for this head dim"
+        } else {
+            "forward ablation builds other than bf16 with head_dim 128"
+        },
+    })
 }
 
 /// The device buffer under an input view.

@@ -33,6 +33,11 @@ impl Schedule {
     pub const fn overlap(self) -> bool {
         matches!(self, Self::Full | Self::NoPingpong)
     }
+
+    /// How many of the two techniques the schedule has on.
+    pub const fn techniques(self) -> u32 {
+        self.pingpong() as u32 + self.overlap() as u32
+    }
 }
 
 /// The input element types of the forward kernels.
