@@ -9,8 +9,9 @@
 //! (`reference::naive_forward_fp8`). Kernel and baseline read the same e4m3
 //! inputs and factors, so the inputs' quantization error is in neither.
 //! What each adds:
-//! - S: both take Q·Kᵀ from the FP8 tensor cores' accumulation (13 fraction
-//!   bits, truncated: biased toward zero). The baseline then rounds S to
+//! - S: both take Q·Kᵀ from the FP8 tensor cores' accumulation
+//!   (`reference::fp8_mma_dot`: addends aligned to the largest, 13 fraction
+//!   bits, truncated, so biased toward zero). The baseline then rounds S to
 //!   bf16 (unbiased, averaging out over a row), the kernel keeps f32.
 //!   Truncation is what dominates lse: a baseline with f32 accumulation
 //!   (session 8) bounded lse at 2.1e-5 where the kernel was at 2.3e-5
@@ -18,6 +19,11 @@
 //! - P: both round it to e4m3 (3 mantissa bits) before P·V; the kernel's
 //!   P is `2^8` times the baseline's normalized P (`FwdInput::P_LOG2_MAX`),
 //!   so it loses fewer small probabilities to e4m3's subnormals.
+//! - P·V: both on the FP8 tensor cores, V raw and its factor applied after
+//!   (the baseline per run of keys sharing a factor). With P·V in f32 the
+//!   baseline bounded `out` at (2, 256, 512) below what the kernel's 512-key
+//!   accumulation costs (1.2-1.8x the bound in three of five runs, session
+//!   10; the kernel matched a CPU emulation of its own arithmetic).
 //! - O: both round to bf16.
 
 use fa3::reference::{self, Precision};

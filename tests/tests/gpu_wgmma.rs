@@ -6,7 +6,8 @@ use fa3::Gpu;
 use fa3::diagnostics::{
     BMajor, GEMM_CASES, GemmCase, GemmElement, GemmInput, gemm_chain, gemm_chain_e4m3, wgmma_gemm,
 };
-use fa3_tests::random_grid;
+use fa3::reference::fp8_mma_dot;
+use fa3_tests::{random_f32, random_grid, random_normal};
 use float8::F8E4M3;
 use half::{bf16, f16};
 
@@ -67,6 +68,16 @@ fn every_wgmma_shape_matches_the_cpu_for_several_k() {
             }
         }
     }
+}
+
+/// e4m3 values of `3·N(0,1)` times a power of two in 2^-4 ..= 2^4: products
+/// over 16 binades, so that the adder's alignment and truncation show.
+fn wide_e4m3(len: usize) -> Vec<F8E4M3> {
+    random_normal(len)
+        .into_iter()
+        .zip(random_f32(len))
+        .map(|(x, u)| F8E4M3::from_f32(3.0 * x * (8.0 * u - 4.0).round().exp2()))
+        .collect()
 }
 
 #[test]
@@ -146,4 +157,153 @@ fn fp8_gemm_chain_packs_p_in_registers() {
             );
         }
     }
+}
+
+/// One candidate model of the FP8 adder: k-step, alignment width below the
+/// largest addend, truncation of each addend or of the step's exact sum,
+/// and the fraction bits the accumulator keeps.
+#[derive(Debug, Clone, Copy)]
+struct Adder {
+    step: usize,
+    width: i32,
+    each: bool,
+    keep: i32,
+    /// Products aligned in groups of this many first (their own largest
+    /// exponent), the group sums then aligned with the accumulator.
+    group: usize,
+    /// The accumulator joins the alignment (else added after, kept to `keep`).
+    acc_aligned: bool,
+    /// Addends rounded toward -inf (two's complement), else toward zero.
+    floor: bool,
+    /// The kept sum rounded toward -inf, else toward zero.
+    floor_keep: bool,
+}
+
+impl Adder {
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        let trunc_bits =
+            |x: f64, bits: i32| f64::from_bits(x.to_bits() & !((1u64 << (52 - bits as u32)) - 1));
+        let exponent = |x: f64| ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+        let mut acc = 0.0f64;
+        for (a, b) in a.chunks(self.step).zip(b.chunks(self.step)) {
+            let align = |xs: &[f64]| -> f64 {
+                let Some(top) = xs.iter().filter(|x| **x != 0.0).map(|&x| exponent(x)).max() else {
+                    return 0.0;
+                };
+                let unit = 2f64.powi(top - self.width);
+                if self.each {
+                    xs.iter()
+                        .map(|x| {
+                            if self.floor {
+                                (x / unit).floor() * unit
+                            } else {
+                                (x / unit).trunc() * unit
+                            }
+                        })
+                        .sum::<f64>()
+                } else {
+                    (xs.iter().sum::<f64>() / unit).trunc() * unit
+                }
+            };
+            let products: Vec<f64> = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .collect();
+            let mut parts: Vec<f64> = if self.group < self.step {
+                products.chunks(self.group).map(align).collect()
+            } else {
+                products
+            };
+            let sum = if self.acc_aligned {
+                parts.push(acc);
+                align(&parts)
+            } else {
+                acc + align(&parts)
+            };
+            acc = if self.floor_keep && sum < 0.0 && trunc_bits(sum, self.keep) != sum {
+                trunc_bits(sum, self.keep) - 2f64.powi(exponent(sum) - self.keep)
+            } else {
+                trunc_bits(sum, self.keep)
+            };
+        }
+        acc as f32
+    }
+}
+
+/// The FP8 forward's baseline takes Q·Kᵀ as the FP8 tensor cores compute it
+/// (`fa3::reference::fp8_mma_dot`). No simple adder model reproduces the
+/// hardware bit for bit: of the candidates below (k-step, alignment width,
+/// truncation of each addend or of the sum, toward zero or -inf, grouped
+/// products, fraction bits kept), the library's (k32 steps, each addend
+/// truncated toward zero 13 bits below the largest, 13 bits kept) matched
+/// the most entries on an H200, 2686-2742 of 4096 in three draws
+/// (2026-12-01; k16 and k64 steps at most 1494, 14-bit alignment 628).
+/// Asserts that it stays the best candidate and matches at least 60%.
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn fp8_wgmma_accumulation_is_best_modelled_by_the_baseline() {
+    let gpu = Gpu::new(0).expect("a Hopper GPU");
+    let case = *GEMM_CASES
+        .iter()
+        .find(|c| c.element == GemmElement::E4m3 && c.n == 64)
+        .expect("an e4m3 case");
+    let k = 256;
+    let (a8, b8) = (wide_e4m3(64 * k), wide_e4m3(case.n * k));
+    let got = wgmma_gemm(&gpu, case, k, &a8, &b8).expect("gemm runs");
+    let f32s = |v: &[F8E4M3]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+    let (a, b) = (f32s(&a8), f32s(&b8));
+    let mut scores = Vec::new();
+    for step in [32] {
+        for width in 12..=15 {
+            for each in [true, false] {
+                for (keep, group, acc_aligned, floor, floor_keep) in [13, 14, 23]
+                    .into_iter()
+                    .flat_map(|keep| [8, 64].map(move |g| (keep, g)))
+                    .flat_map(|(keep, g)| [true, false].map(move |a| (keep, g, a)))
+                    .flat_map(|(k, g, a)| [true, false].map(move |f| (k, g, a, f)))
+                    .flat_map(|(k, g, a, f)| [true, false].map(move |fk| (k, g, a, f, fk)))
+                {
+                    let m = Adder {
+                        step,
+                        width,
+                        each,
+                        keep,
+                        group,
+                        acc_aligned,
+                        floor,
+                        floor_keep,
+                    };
+                    let hits = got
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, g)| {
+                            let (r, c) = (i / case.n, i % case.n);
+                            m.dot(&a[r * k..][..k], &b[c * k..][..k]).to_bits() == g.to_bits()
+                        })
+                        .count();
+                    scores.push((hits, m));
+                }
+            }
+        }
+    }
+    scores.sort_by_key(|(h, _)| core::cmp::Reverse(*h));
+    for (h, m) in &scores[..12] {
+        println!("ADDER {h}/{} {m:?}", got.len());
+    }
+    let library = got
+        .iter()
+        .enumerate()
+        .filter(|(i, g)| {
+            let (r, c) = (i / case.n, i % case.n);
+            fp8_mma_dot(&a[r * k..][..k], &b[c * k..][..k]).to_bits() == g.to_bits()
+        })
+        .count();
+    println!("ADDER library model {library}/{}", got.len());
+    assert!(
+        library >= scores[0].0 && 10 * library >= 6 * got.len(),
+        "the baseline's adder model matches {library} of {} entries, the best candidate {:?}",
+        got.len(),
+        scores[0]
+    );
 }

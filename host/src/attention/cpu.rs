@@ -116,7 +116,7 @@ pub(crate) fn packed_qkv<T: Real, A: Acc, const R: usize>(
 }
 
 /// Multiplies each packed row of `dim` values by its factor.
-pub(crate) fn dequantize<A: Acc>(values: &mut [A], dim: usize, factors: &[f32]) {
+fn dequantize<A: Acc>(values: &mut [A], dim: usize, factors: &[f32]) {
     for (row, &factor) in values.chunks_exact_mut(dim).zip(factors) {
         let factor = A::of(factor);
         row.iter_mut().for_each(|x| *x = *x * factor);

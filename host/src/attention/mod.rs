@@ -40,8 +40,7 @@ pub use owned::{ForwardOutput, Gradients, OwnedTensor, Storage};
 pub use tensor::{Tensor, TensorMut};
 
 pub(crate) use cpu::{
-    LseLayout, Operand, dequantize, forward_rows, lse_to_api, packed_qkv, read, reserve,
-    row_factors,
+    LseLayout, Operand, forward_rows, lse_to_api, packed_qkv, read, reserve, row_factors,
 };
 pub(crate) use layout::Checked;
 pub(crate) use options::ScoreParams;

@@ -51,15 +51,16 @@ pub(crate) mod seqlen;
 
 use crate::attention::{
     AttentionElement, Checked, CheckedForward, FixedDims, Fp8Scales, LseLayout, Operand,
-    PackedDims, Qkv, Real, Target, Tensor, Varlen, dequantize, forward_rows, lse_to_api,
-    packed_qkv, read, reserve, row_factors, validate_descale, validate_forward,
-    validate_reference_backward, varlen_seqlens,
+    PackedDims, Qkv, Real, Target, Tensor, Varlen, forward_rows, lse_to_api, packed_qkv, read,
+    reserve, row_factors, validate_descale, validate_forward, validate_reference_backward,
+    varlen_seqlens,
 };
 use crate::error::Result;
 use accum::Acc;
 use float8::F8E4M3;
 use half::bf16;
 use naive_lowp::Arithmetic;
+pub use naive_lowp::fp8_mma_dot;
 
 pub use crate::attention::{AttentionOptions, Precision};
 
@@ -204,13 +205,13 @@ pub fn forward_fp8<'d>(
 /// The same-precision baseline of the FP8 forward: attention as a naive
 /// implementation on FP8 tensor cores computes it. S is an e4m3 GEMM of the
 /// raw `q`, `k` with Hopper's accumulation (every product exact, each k32
-/// step's sum kept to 13 fraction bits, truncated: the e8m13 accumulation
-/// DeepSeek-V3's report measured), times its scales and rounded to `bf16`;
+/// step's addends aligned to the largest and kept to 13 fraction bits,
+/// truncated: [`fp8_mma_dot`]), times its scales and rounded to `bf16`;
 /// the softmax is [`naive_forward`]'s `bf16` one with P rounded further to
-/// e4m3 before P·V, and V is the
-/// dequantized `v` in `bf16` (FA3's FP8 baseline, `attention_ref(...,
-/// intermediate_dtype=float8_e4m3fn)`, with the products of Q·Kᵀ taken as
-/// the tensor cores take them).
+/// e4m3, and P·V is an e4m3 GEMM of P and the raw `v` on the same tensor
+/// cores, one per run of keys sharing V's factor, times that factor (FA3's
+/// FP8 baseline, `attention_ref(..., intermediate_dtype=float8_e4m3fn)`,
+/// with both GEMMs taken as the tensor cores compute them).
 pub fn naive_forward_fp8<'d>(
     qkv: Qkv<'_, F8E4M3, 4>,
     descale: impl Into<Fp8Scales<'d>>,
@@ -219,13 +220,12 @@ pub fn naive_forward_fp8<'d>(
     let (checked, descale) = checked_fp8(&qkv, descale.into(), options)?;
     let p = &checked.problem;
     reserve::<(f32, bf16)>(p, false)?;
-    // q and k raw (their factors go with S), v dequantized in bf16.
-    let [q, k, mut v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
-    dequantize(&mut v, p.head_dim_v, &row_factors(p, descale, Operand::V));
-    v.iter_mut().for_each(|x| *x = bf16::from_f32(*x).to_f32());
-    let (q_factor, k_factor) = (
+    // q, k and v raw: their factors go with S and with P·V.
+    let [q, k, v] = packed_qkv::<F8E4M3, f32, 4>(&checked, &qkv, None)?;
+    let (q_factor, k_factor, v_factor) = (
         row_factors(p, descale, Operand::Q),
         row_factors(p, descale, Operand::K),
+        row_factors(p, descale, Operand::V),
     );
     let rows = naive_lowp::forward::<bf16>(
         p,
@@ -233,6 +233,7 @@ pub fn naive_forward_fp8<'d>(
         Arithmetic::Fp8 {
             q_factor: &q_factor,
             k_factor: &k_factor,
+            v_factor: &v_factor,
         },
     );
     Ok(NaiveForward {

@@ -74,45 +74,80 @@ struct Naive<'a, T> {
 pub(crate) enum Arithmetic<'a> {
     /// `T` tensors in PyTorch: `q' = r(q · scale)`, `S = r(q'·k)`.
     Element,
-    /// FP8 tensor cores, the FP8 forward's baseline: `q` and `k` are the
-    /// raw e4m3 values and `S = r(fp8_mma_dot(q, k) · (scale · q_factor ·
-    /// k_factor))` (an e4m3 GEMM with its scales, bf16 out, as
-    /// `torch._scaled_mm` gives it); P is rounded further to e4m3 before
-    /// P·V (FA3's `attention_ref(..., intermediate_dtype=float8_e4m3fn)`).
+    /// FP8 tensor cores, the FP8 forward's baseline: `q`, `k` and `v` are
+    /// the raw e4m3 values and `S = r(fp8_mma_dot(q, k) · (scale · q_factor
+    /// · k_factor))` (an e4m3 GEMM with its scales, bf16 out, as
+    /// `torch._scaled_mm` gives it); P is rounded further to e4m3 (FA3's
+    /// `attention_ref(..., intermediate_dtype=float8_e4m3fn)`) and P·V is
+    /// `fp8_mma_dot(P, v) · v_factor` over each run of keys sharing one V
+    /// factor, the runs summed in `f32`.
     Fp8 {
         /// Per packed query row.
         q_factor: &'a [f32],
         /// Per packed key row.
         k_factor: &'a [f32],
+        /// Per packed key row.
+        v_factor: &'a [f32],
     },
 }
 
 /// The dot product of e4m3 values (held as `f32`) as Hopper's FP8 tensor
-/// cores compute it: every product exact, and each k32 step (one `wgmma
-/// .f32.e4m3.e4m3` instruction) adds its 32 products to the accumulator
-/// keeping 13 fraction bits, truncated toward zero: the e8m13 accumulation
-/// DeepSeek-V3's report measured ("around 14 bits" kept, §3.3.2). Unlike
-/// round-to-nearest, truncation is biased: every score's magnitude shrinks
-/// by up to 2^-13 of itself and a long row's lse moves by the average of
-/// those, which no `f32` noise term covers.
-pub(crate) fn fp8_mma_dot(a: &[f32], b: &[f32]) -> f32 {
-    /// The K of one FP8 wgmma.
-    const K_STEP: usize = 32;
-    /// `f64` fraction bits the accumulator does not keep.
-    const DROPPED: u32 = 52 - 13;
+/// cores compute it. Each k32 step (one `wgmma .f32.e4m3.e4m3`
+/// instruction) adds its 32 products, each exact, to the accumulator the
+/// way a fixed-width adder does:
+/// - every addend (the accumulator and the 32 products) is aligned to the
+///   largest one's exponent `e` and truncated toward zero to a multiple of
+///   `2^(e - 13)`;
+/// - the sum is kept to 13 fraction bits, truncated toward zero.
+///
+/// That is the e8m13 accumulation DeepSeek-V3's report measured ("around
+/// 14 bits" kept, §3.3.2), with the alignment every tensor-core study
+/// found (Fasi et al. 2021). Two consequences no `f32` noise term covers:
+/// truncation is biased, so a long row's lse moves by the average of its
+/// scores' errors; and a step whose products cancel keeps the error of
+/// its largest product, not of its small sum. On an H200 this model gives
+/// about two thirds of the hardware's sums bit for bit, the most of the
+/// candidates `tests/gpu_wgmma` tries; the rest differ in the last bits.
+pub fn fp8_mma_dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = 0.0f64;
     for (a, b) in a.chunks(K_STEP).zip(b.chunks(K_STEP)) {
         // Exact: e4m3 products have 8 significant bits between 2^-18 and
-        // 2^18, so 32 of them and the accumulator fit f64's 53 bits.
-        let step: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| f64::from(x) * f64::from(y))
-            .sum();
-        acc = f64::from_bits((acc + step).to_bits() & !((1u64 << DROPPED) - 1));
+        // 2^18.
+        acc = fp8_mma_step(
+            acc,
+            a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)),
+        );
     }
     // Exact: 14 significant bits.
     acc as f32
+}
+
+/// The K of one FP8 wgmma.
+const K_STEP: usize = 32;
+
+/// One k32 step of [`fp8_mma_dot`]: `acc` plus the step's exact products.
+fn fp8_mma_step(acc: f64, products: impl Iterator<Item = f64> + Clone) -> f64 {
+    /// Fraction bits the adder keeps below its largest addend.
+    const FRACTION_BITS: i32 = 13;
+    let addends = || core::iter::once(acc).chain(products.clone());
+    let Some(top) = addends().filter(|x| *x != 0.0).map(exponent).max() else {
+        return acc;
+    };
+    let unit = 2f64.powi(top - FRACTION_BITS);
+    // Exact: 33 multiples of `unit` below 2^(top + 1) each.
+    let sum: f64 = addends().map(|x| (x / unit).trunc() * unit).sum();
+    truncate(sum, FRACTION_BITS)
+}
+
+/// The exponent of a normal, non-zero `f64`: `floor(log2 |x|)`.
+fn exponent(x: f64) -> i32 {
+    ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023
+}
+
+/// `x` truncated toward zero to `bits` fraction bits.
+fn truncate(x: f64, bits: i32) -> f64 {
+    let dropped = 52 - bits as u32;
+    f64::from_bits(x.to_bits() & !((1u64 << dropped) - 1))
 }
 
 /// One query row's softmax with its rowsum(P ⊙ dP) (`None`: fully
@@ -187,9 +222,9 @@ impl<'a, T: Real> Naive<'a, T> {
         let (q, k) = (&self.q[row * d..][..d], &self.k[kv_row * d..][..d]);
         let s = match self.arithmetic {
             Arithmetic::Element => r::<T>(dot(q, k)),
-            Arithmetic::Fp8 { q_factor, k_factor } => {
-                r::<T>(fp8_mma_dot(q, k) * (self.scale * q_factor[row] * k_factor[kv_row]))
-            }
+            Arithmetic::Fp8 {
+                q_factor, k_factor, ..
+            } => r::<T>(fp8_mma_dot(q, k) * (self.scale * q_factor[row] * k_factor[kv_row])),
         };
         if self.softcap == 0.0 {
             return (s, 0.0);
@@ -224,10 +259,18 @@ impl<'a, T: Real> Naive<'a, T> {
                 let Some(softmax) = Self::softmax(&scores) else {
                     return (vec![T::from_f32(0.0); dv], f32::NEG_INFINITY);
                 };
-                for (kv, &s) in self.kv_rows(row).zip(&scores) {
-                    let prob = self.prob(softmax, s);
-                    for (a, &x) in acc.iter_mut().zip(&self.v[kv * dv..][..dv]) {
-                        *a += prob * x;
+                let probs = scores.iter().map(|&s| self.prob(softmax, s));
+                let keys: Vec<(usize, f32)> = self.kv_rows(row).zip(probs).collect();
+                match self.arithmetic {
+                    Arithmetic::Element => {
+                        for &(kv, prob) in &keys {
+                            for (a, &x) in acc.iter_mut().zip(&self.v[kv * dv..][..dv]) {
+                                *a += prob * x;
+                            }
+                        }
+                    }
+                    Arithmetic::Fp8 { v_factor, .. } => {
+                        self.fp8_pv(&keys, v_factor, &mut acc);
                     }
                 }
                 let out = acc.into_iter().map(T::from_f32).collect();
@@ -237,6 +280,35 @@ impl<'a, T: Real> Naive<'a, T> {
         let lse = rows.iter().map(|(_, lse)| *lse).collect();
         let out = rows.into_iter().flat_map(|(out, _)| out).collect();
         NaiveForwardRows { out, lse }
+    }
+
+    /// `acc += P·V` on the FP8 tensor cores for one row's `(key row, P)`:
+    /// one e4m3 GEMM per run of keys with the same V factor, times it. Per
+    /// k32 step the products are formed row by row (V's rows contiguous),
+    /// then each column's step is added as [`fp8_mma_dot`] adds it.
+    fn fp8_pv(&self, keys: &[(usize, f32)], v_factor: &[f32], acc: &mut [f32]) {
+        let dv = self.p.head_dim_v;
+        let mut products = vec![0.0f64; K_STEP * dv];
+        for run in keys.chunk_by(|a, b| v_factor[a.0] == v_factor[b.0]) {
+            let mut sums = vec![0.0f64; dv];
+            for step in run.chunks(K_STEP) {
+                for (row, &(kv, p)) in products.chunks_exact_mut(dv).zip(step) {
+                    let v = &self.v[kv * dv..][..dv];
+                    row.iter_mut()
+                        .zip(v)
+                        .for_each(|(x, &v)| *x = f64::from(p) * f64::from(v));
+                }
+                for (c, sum) in sums.iter_mut().enumerate() {
+                    let column = (0..step.len()).map(|j| products[j * dv + c]);
+                    *sum = fp8_mma_step(*sum, column);
+                }
+            }
+            let factor = v_factor[run[0].0];
+            for (a, sum) in acc.iter_mut().zip(sums) {
+                // Exact to f32: 14 significant bits.
+                *a += sum as f32 * factor;
+            }
+        }
     }
 
     fn backward(&self, dout: &[f32]) -> NaiveGradientRows<T> {
@@ -384,5 +456,18 @@ mod tests {
         let mut b = [0.0; 64];
         (a[0], b[0], a[32], b[32]) = (16.0, 16.0, p(-3), p(-3));
         assert_eq!(fp8_mma_dot(&a, &b), 256.0);
+    }
+
+    #[test]
+    fn fp8_mma_dot_aligns_a_cancelling_step_to_its_largest_product() {
+        let p = |e: i32| 2f32.powi(e);
+        // 1 - 1 + 2^-14: the sum is 2^-14, but aligned to 1 the 2^-14 is
+        // below the adder's last bit.
+        let (a, b) = ([1.0, -1.0, p(-7)], [1.0, 1.0, p(-7)]);
+        assert_eq!(fp8_mma_dot(&a, &b), 0.0);
+        // Each addend is truncated on its own, toward zero: 1 - 1.5·2^-13
+        // is 1 - 2^-13 (its exact value would fit 13 fraction bits).
+        let (a, b) = ([1.0, -1.5 * p(-7)], [1.0, p(-6)]);
+        assert_eq!(fp8_mma_dot(&a, &b), 1.0 - p(-13));
     }
 }
