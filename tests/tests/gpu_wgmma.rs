@@ -159,12 +159,12 @@ fn fp8_gemm_chain_packs_p_in_registers() {
     }
 }
 
-/// One candidate model of the FP8 adder: k-step, alignment width below the
-/// largest addend, truncation of each addend or of the step's exact sum,
-/// and the fraction bits the accumulator keeps.
+/// One candidate model of the FP8 adder over k32 steps (the k-step itself
+/// was varied from 8 to 64 on 2026-12-01; only 32 came close): alignment
+/// width below the largest addend, truncation of each addend or of the
+/// step's exact sum, and the fraction bits the accumulator keeps.
 #[derive(Debug, Clone, Copy)]
 struct Adder {
-    step: usize,
     width: i32,
     each: bool,
     keep: i32,
@@ -185,7 +185,7 @@ impl Adder {
             |x: f64, bits: i32| f64::from_bits(x.to_bits() & !((1u64 << (52 - bits as u32)) - 1));
         let exponent = |x: f64| ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
         let mut acc = 0.0f64;
-        for (a, b) in a.chunks(self.step).zip(b.chunks(self.step)) {
+        for (a, b) in a.chunks(32).zip(b.chunks(32)) {
             let align = |xs: &[f64]| -> f64 {
                 let Some(top) = xs.iter().filter(|x| **x != 0.0).map(|&x| exponent(x)).max() else {
                     return 0.0;
@@ -210,7 +210,7 @@ impl Adder {
                 .zip(b)
                 .map(|(&x, &y)| f64::from(x) * f64::from(y))
                 .collect();
-            let mut parts: Vec<f64> = if self.group < self.step {
+            let mut parts: Vec<f64> = if self.group < 32 {
                 products.chunks(self.group).map(align).collect()
             } else {
                 products
@@ -233,11 +233,11 @@ impl Adder {
 
 /// The FP8 forward's baseline takes Q·Kᵀ as the FP8 tensor cores compute it
 /// (`fa3::reference::fp8_mma_dot`). No simple adder model reproduces the
-/// hardware bit for bit: of the candidates below (k-step, alignment width,
+/// hardware bit for bit: of the candidates below (alignment width,
 /// truncation of each addend or of the sum, toward zero or -inf, grouped
 /// products, fraction bits kept), the library's (k32 steps, each addend
 /// truncated toward zero 13 bits below the largest, 13 bits kept) matched
-/// the most entries on an H200, 2686-2742 of 4096 in three draws
+/// the most entries on an H200, 2665-2742 of 4096 in four draws
 /// (2026-12-01; k16 and k64 steps at most 1494, 14-bit alignment 628).
 /// Asserts that it stays the best candidate and matches at least 60%.
 #[test]
@@ -253,40 +253,30 @@ fn fp8_wgmma_accumulation_is_best_modelled_by_the_baseline() {
     let got = wgmma_gemm(&gpu, case, k, &a8, &b8).expect("gemm runs");
     let f32s = |v: &[F8E4M3]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
     let (a, b) = (f32s(&a8), f32s(&b8));
-    let mut scores = Vec::new();
-    for step in [32] {
-        for width in 12..=15 {
-            for each in [true, false] {
-                for (keep, group, acc_aligned, floor, floor_keep) in [13, 14, 23]
-                    .into_iter()
-                    .flat_map(|keep| [8, 64].map(move |g| (keep, g)))
-                    .flat_map(|(keep, g)| [true, false].map(move |a| (keep, g, a)))
-                    .flat_map(|(k, g, a)| [true, false].map(move |f| (k, g, a, f)))
-                    .flat_map(|(k, g, a, f)| [true, false].map(move |fk| (k, g, a, f, fk)))
-                {
-                    let m = Adder {
-                        step,
-                        width,
-                        each,
-                        keep,
-                        group,
-                        acc_aligned,
-                        floor,
-                        floor_keep,
-                    };
-                    let hits = got
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, g)| {
-                            let (r, c) = (i / case.n, i % case.n);
-                            m.dot(&a[r * k..][..k], &b[c * k..][..k]).to_bits() == g.to_bits()
-                        })
-                        .count();
-                    scores.push((hits, m));
-                }
-            }
-        }
-    }
+    // Every combination of the options: 4 widths x 2 x 3 kept widths x 2
+    // groupings x 2 x 2 x 2.
+    let candidates = (0..384).map(|i| Adder {
+        width: 12 + (i % 4) as i32,
+        each: i / 4 % 2 == 0,
+        keep: [13, 14, 23][i / 8 % 3],
+        group: [8, 32][i / 24 % 2],
+        acc_aligned: i / 48 % 2 == 0,
+        floor: i / 96 % 2 == 0,
+        floor_keep: i / 192 % 2 == 0,
+    });
+    let mut scores: Vec<(usize, Adder)> = candidates
+        .map(|m| {
+            let hits = got
+                .iter()
+                .enumerate()
+                .filter(|(i, g)| {
+                    let (r, c) = (i / case.n, i % case.n);
+                    m.dot(&a[r * k..][..k], &b[c * k..][..k]).to_bits() == g.to_bits()
+                })
+                .count();
+            (hits, m)
+        })
+        .collect();
     scores.sort_by_key(|(h, _)| core::cmp::Reverse(*h));
     for (h, m) in &scores[..12] {
         println!("ADDER {h}/{} {m:?}", got.len());
