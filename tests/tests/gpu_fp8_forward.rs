@@ -16,14 +16,17 @@
 //!   Truncation is what dominates lse: a baseline with f32 accumulation
 //!   (session 8) bounded lse at 2.1e-5 where the kernel was at 2.3e-5
 //!   (sq 4224, causal), and at 9.5e-7 where it was at 2.4e-6 (sq 1).
-//! - P: both round it to e4m3 (3 mantissa bits) before P·V; the kernel's
-//!   P is `2^8` times the baseline's normalized P (`FwdInput::P_LOG2_MAX`),
-//!   so it loses fewer small probabilities to e4m3's subnormals.
+//! - P: both round `exp(S - max) · 2^8` to e4m3 (3 mantissa bits) before
+//!   P·V and divide by `2^8 ·` the unrounded sum after it (FA3's kernel
+//!   does the same). A baseline rounding the normalized P (FA3's
+//!   `attention_ref`) put a near-uniform 512-key row's P into one e4m3
+//!   subnormal step, with none of the kernel's per-key rounding noise: the
+//!   kernel's `out` was 1.2-1.8x that bound at (2, 256, 512) in three of
+//!   five H200 runs; on the CPU the kernel's arithmetic, emulated, was
+//!   within 0.9-1.1x of this baseline in eight draws where the old one gave
+//!   0.3-2.8x.
 //! - P·V: both on the FP8 tensor cores, V raw and its factor applied after
-//!   (the baseline per run of keys sharing a factor). With P·V in f32 the
-//!   baseline bounded `out` at (2, 256, 512) below what the kernel's 512-key
-//!   accumulation costs (1.2-1.8x the bound in three of five runs, session
-//!   10; the kernel matched a CPU emulation of its own arithmetic).
+//!   (the baseline per run of keys sharing a factor).
 //! - O: both round to bf16.
 
 use fa3::reference::{self, Precision};

@@ -207,11 +207,13 @@ pub fn forward_fp8<'d>(
 /// raw `q`, `k` with Hopper's accumulation (every product exact, each k32
 /// step's addends aligned to the largest and kept to 13 fraction bits,
 /// truncated: [`fp8_mma_dot`]), times its scales and rounded to `bf16`;
-/// the softmax is [`naive_forward`]'s `bf16` one with P rounded further to
-/// e4m3, and P·V is an e4m3 GEMM of P and the raw `v` on the same tensor
-/// cores, one per run of keys sharing V's factor, times that factor (FA3's
-/// FP8 baseline, `attention_ref(..., intermediate_dtype=float8_e4m3fn)`,
-/// with both GEMMs taken as the tensor cores compute them).
+/// the softmax is [`naive_forward`]'s `bf16` one, with `exp(S - max)` times
+/// 2^8 rounded to e4m3 as FA3's FP8 kernel rounds it; P·V is an e4m3 GEMM
+/// of that P and the raw `v` on the same tensor cores, one per run of keys
+/// sharing V's factor, times that factor, and O is divided by `2^8 ·` the
+/// unrounded sum (FA3's FP8 baseline, `attention_ref(...,
+/// intermediate_dtype=float8_e4m3fn)`, with P scaled as the kernel scales
+/// it and both GEMMs taken as the tensor cores compute them).
 pub fn naive_forward_fp8<'d>(
     qkv: Qkv<'_, F8E4M3, 4>,
     descale: impl Into<Fp8Scales<'d>>,

@@ -77,10 +77,11 @@ pub(crate) enum Arithmetic<'a> {
     /// FP8 tensor cores, the FP8 forward's baseline: `q`, `k` and `v` are
     /// the raw e4m3 values and `S = r(fp8_mma_dot(q, k) · (scale · q_factor
     /// · k_factor))` (an e4m3 GEMM with its scales, bf16 out, as
-    /// `torch._scaled_mm` gives it); P is rounded further to e4m3 (FA3's
-    /// `attention_ref(..., intermediate_dtype=float8_e4m3fn)`) and P·V is
-    /// `fp8_mma_dot(P, v) · v_factor` over each run of keys sharing one V
-    /// factor, the runs summed in `f32`.
+    /// `torch._scaled_mm` gives it); P is `exp(S - max)` times
+    /// [`FP8_P_SCALE`] rounded to e4m3 (as FA3's FP8 kernel rounds it), P·V
+    /// is `fp8_mma_dot(P, v) · v_factor` over each run of keys sharing one
+    /// V factor, the runs summed in `f32`, and O is that over
+    /// `FP8_P_SCALE ·` the unrounded sum.
     Fp8 {
         /// Per packed query row.
         q_factor: &'a [f32],
@@ -90,6 +91,17 @@ pub(crate) enum Arithmetic<'a> {
         v_factor: &'a [f32],
     },
 }
+
+/// What P is multiplied by before it is rounded to e4m3: FA3's FP8 kernel
+/// keeps `exp(s - max) · 2^8` (its `max_offset`, our kernel's
+/// `FwdInput::P_LOG2_MAX`) and divides by `2^8 ·` the unrounded sum after
+/// P·V. Rounding the normalized P instead puts a near-uniform row's P
+/// (about 1/seqlen_k) into e4m3's subnormals, where, at 512 keys, every P
+/// falls into the one step 2^-9 and comes out the same: a baseline with
+/// none of the per-key rounding noise the kernel's P has (the kernel's
+/// `out` was 1.2-1.8x that bound at (2, 256, 512) on the H200, and a CPU
+/// emulation of the kernel's arithmetic 2.8x).
+const FP8_P_SCALE: f32 = 256.0;
 
 /// The dot product of e4m3 values (held as `f32`) as Hopper's FP8 tensor
 /// cores compute it. Each k32 step (one `wgmma .f32.e4m3.e4m3`
@@ -241,11 +253,7 @@ impl<'a, T: Real> Naive<'a, T> {
     }
 
     fn prob(&self, softmax: RowSoftmax, s: f32) -> f32 {
-        let p = r::<T>((s - softmax.max).exp() / softmax.sum);
-        match self.arithmetic {
-            Arithmetic::Element => p,
-            Arithmetic::Fp8 { .. } => r::<F8E4M3>(p),
-        }
+        r::<T>((s - softmax.max).exp() / softmax.sum)
     }
 
     fn forward(&self) -> NaiveForwardRows<T> {
@@ -259,18 +267,23 @@ impl<'a, T: Real> Naive<'a, T> {
                 let Some(softmax) = Self::softmax(&scores) else {
                     return (vec![T::from_f32(0.0); dv], f32::NEG_INFINITY);
                 };
-                let probs = scores.iter().map(|&s| self.prob(softmax, s));
-                let keys: Vec<(usize, f32)> = self.kv_rows(row).zip(probs).collect();
                 match self.arithmetic {
                     Arithmetic::Element => {
-                        for &(kv, prob) in &keys {
+                        for (kv, &s) in self.kv_rows(row).zip(&scores) {
+                            let prob = self.prob(softmax, s);
                             for (a, &x) in acc.iter_mut().zip(&self.v[kv * dv..][..dv]) {
                                 *a += prob * x;
                             }
                         }
                     }
                     Arithmetic::Fp8 { v_factor, .. } => {
+                        let probs = scores
+                            .iter()
+                            .map(|&s| r::<F8E4M3>(FP8_P_SCALE * r::<T>((s - softmax.max).exp())));
+                        let keys: Vec<(usize, f32)> = self.kv_rows(row).zip(probs).collect();
                         self.fp8_pv(&keys, v_factor, &mut acc);
+                        let norm = FP8_P_SCALE * softmax.sum;
+                        acc.iter_mut().for_each(|a| *a /= norm);
                     }
                 }
                 let out = acc.into_iter().map(T::from_f32).collect();
