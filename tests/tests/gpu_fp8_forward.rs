@@ -24,7 +24,7 @@
 //!   kernel's `out` was 1.2-1.8x that bound at (2, 256, 512) in three of
 //!   five H200 runs; on the CPU the kernel's arithmetic, emulated, was
 //!   within 0.9-1.1x of this baseline in eight draws where the old one gave
-//!   0.3-2.8x.
+//!   0.2-3.0x.
 //! - P·V: both on the FP8 tensor cores, V raw and its factor applied after
 //!   (the baseline per run of keys sharing a factor).
 //! - O: both round to bf16.
