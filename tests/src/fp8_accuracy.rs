@@ -2,11 +2,13 @@
 //! plus, with probability 0.001, an N(0, 10²) outlier; the RMSE of O
 //! against the `f64` attention of the unquantized inputs, for the bf16
 //! forward and the FP8 forward after each quantization (per tensor, per
-//! block, incoherent processing, both). The GPU test asserts the issue's
-//! bars on it; `fa3-bench --fp8-accuracy` adds the official FA3's FP8
-//! forward on the per-tensor inputs and reports the table.
+//! block, incoherent processing, both), and two host rows on the same
+//! e4m3 bytes that bound them ([`Bounds`]). The GPU test asserts the bars
+//! on it; `fa3-bench --fp8-accuracy` adds the official FA3's FP8 forward on
+//! the per-tensor inputs and reports the table.
 
 use crate::{fresh_rng, normal};
+use fa3::reference::{self, Precision};
 use fa3::{
     AttentionOptions, Device, DeviceBuffer, F8E4M3, ForwardInto, Fp8BlockDescale, Fp8Descale,
     Fp8Quantize, Fp8QuantizedInto, Fp8Scales, Fp8Scaling, Gpu, Qkv, Real, Tensor, TensorMut, bf16,
@@ -23,31 +25,63 @@ pub const SHAPE: [usize; 4] = [1, 2048, 16, 128];
 /// The bar: block quantization with incoherent processing at most
 /// the paper's FA3 FP8 RMSE, and per-tensor FP8 at least this many times
 /// worse; and its goal.
+///
+/// "Per-tensor FP8" is the paper's baseline, a standard (unfused)
+/// attention on per-tensor e4m3 inputs ([`Bounds::naive_per_tensor`]),
+/// not fa3's own fused kernel on them: that kernel is already within 2.1x
+/// of [`Bounds::floor`], so no kernel on the paper's quantized inputs
+/// could sit 2.5x below it (measured on the H200, 2026-12-02: per-tensor
+/// kernel 1.69e-2, floor 8.2e-3).
 pub const BAR: f64 = 9.1e-3;
 pub const BELOW_PER_TENSOR: f64 = 2.5;
 pub const GOAL: f64 = 7e-3;
+/// At most this much above [`Bounds::floor`]: what the fused kernel's own
+/// arithmetic (P in e4m3, the tensor cores' truncating accumulation) may
+/// add to the error of the quantized inputs (measured 1.04x).
+pub const ABOVE_FLOOR: f64 = 1.25;
 
-/// The RMSE of every [`Method`], in [`Method::ALL`]'s order.
+/// The RMSE of every [`Method`], in [`Method::ALL`]'s order, and the
+/// bounds on the same bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct Table(pub [(Method, f64); 5]);
+pub struct Table {
+    pub rows: [(Method, f64); 5],
+    pub bounds: Bounds,
+}
+
+/// Two host rows on the GPU's e4m3 bytes: what the FP8 rows are measured
+/// against.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The exact (`f64`) attention of the block + incoherent inputs: the
+    /// error of quantizing Q, K and V alone, below which no kernel on them
+    /// can go.
+    pub floor: f64,
+    /// The paper's baseline FP8: the naive FP8 attention
+    /// (`reference::naive_forward_fp8`, P rounded to e4m3, the tensor
+    /// cores' accumulation) of the per-tensor inputs.
+    pub naive_per_tensor: f64,
+}
 
 impl Table {
     pub fn of(&self, method: Method) -> f64 {
-        self.0
+        self.rows
             .iter()
             .find(|(m, _)| *m == method)
             .map_or(f64::NAN, |r| r.1)
     }
 
-    /// `(block + incoherent, per tensor)`.
-    pub fn bar_pair(&self) -> (f64, f64) {
-        (self.of(Method::BlockHadamard), self.of(Method::PerTensor))
+    /// Block + incoherent processing: the row the bars are about.
+    pub fn both(&self) -> f64 {
+        self.of(Method::BlockHadamard)
     }
 
-    /// Whether the bar is met.
+    /// Whether the bars are met: [`BAR`], [`BELOW_PER_TENSOR`] under the
+    /// paper's baseline and [`ABOVE_FLOOR`].
     pub fn meets_bar(&self) -> bool {
-        let (both, per_tensor) = self.bar_pair();
-        both <= BAR && per_tensor >= BELOW_PER_TENSOR * both
+        let both = self.both();
+        both <= BAR
+            && self.bounds.naive_per_tensor >= BELOW_PER_TENSOR * both
+            && both <= ABOVE_FLOOR * self.bounds.floor
     }
 }
 
@@ -168,13 +202,43 @@ impl Experiment {
         (sum / self.exact.len() as f64).sqrt()
     }
 
-    /// Every method's RMSE.
+    /// Every method's RMSE, and the bounds.
     pub fn table(&self, device: &Device) -> fa3::Result<Table> {
         let mut rows = Method::ALL.map(|m| (m, f64::NAN));
         for row in &mut rows {
             row.1 = self.rmse(&self.run(device, row.0)?);
         }
-        Ok(Table(rows))
+        let bounds = Bounds {
+            floor: self.rmse(&self.on_host(device, Method::BlockHadamard, |qkv, scales| {
+                Ok(reference::forward_fp8(qkv, scales, &options(), Precision::F64)?.out)
+            })?),
+            naive_per_tensor: self.rmse(&self.on_host(
+                device,
+                Method::PerTensor,
+                |qkv, scales| Ok(reference::naive_forward_fp8(qkv, scales, &options())?.out),
+            )?),
+        };
+        Ok(Table { rows, bounds })
+    }
+
+    /// `attend` on the host, on the e4m3 bytes and scales the GPU
+    /// quantizes for `method`.
+    fn on_host<T>(
+        &self,
+        device: &Device,
+        method: Method,
+        attend: impl FnOnce(Qkv<'_, F8E4M3, 4>, Fp8Scales<'_>) -> fa3::Result<Vec<T>>,
+    ) -> fa3::Result<Vec<T>> {
+        let gpu = gpu_of(device)?;
+        let quantized = self.quantize(device, method)?;
+        let [q, k, v] = &quantized.data;
+        let host = [gpu.download(q)?, gpu.download(k)?, gpu.download(v)?];
+        let qkv = Qkv {
+            q: Tensor::host(&host[0], self.shape),
+            k: Tensor::host(&host[1], self.shape),
+            v: Tensor::host(&host[2], self.shape),
+        };
+        self.with_scales(&quantized, method, |scales| attend(qkv, scales))
     }
 
     /// `q`, `k`, `v` quantized on the GPU as `method` says (an FP8 method).
@@ -241,30 +305,39 @@ impl Experiment {
         }
         let quantized = self.quantize(device, method)?;
         let [q, k, v] = &quantized.data;
+        self.with_scales(&quantized, method, |scales| {
+            device.forward_fp8_into(self.qkv([q, k, v]), scales, into, &options())
+        })?;
+        gpu.download(&out)
+    }
+
+    /// `f` given the scales of `quantized` in the convention of `method`.
+    fn with_scales<R>(
+        &self,
+        quantized: &Quantized,
+        method: Method,
+        f: impl FnOnce(Fp8Scales<'_>) -> fa3::Result<R>,
+    ) -> fa3::Result<R> {
+        let [batch, _, heads, _] = self.shape;
         let [sq, sk, sv] = &quantized.scales;
-        let (q_rows, k_rows) = self.block_rows()?;
+        if method.blocks() {
+            let (q_rows, k_rows) = self.block_rows()?;
+            return f(Fp8Scales::from(&Fp8BlockDescale {
+                q: sq,
+                k: sk,
+                v: sv,
+                q_rows,
+                k_rows,
+            }));
+        }
         // Per tensor: the one scale for every (batch, kv head).
         let broadcast = |s: &[f32]| vec![s[0]; batch * heads];
-        let (bq, bk, bv) = (broadcast(sq), broadcast(sk), broadcast(sv));
-        let per_tensor = Fp8Descale {
-            q: &bq,
-            k: &bk,
-            v: &bv,
-        };
-        let per_block = Fp8BlockDescale {
-            q: sq,
-            k: sk,
-            v: sv,
-            q_rows,
-            k_rows,
-        };
-        let scales = if method.blocks() {
-            Fp8Scales::from(&per_block)
-        } else {
-            Fp8Scales::from(&per_tensor)
-        };
-        device.forward_fp8_into(self.qkv([q, k, v]), scales, into, &options())?;
-        gpu.download(&out)
+        let (q, k, v) = (broadcast(sq), broadcast(sk), broadcast(sv));
+        f(Fp8Scales::from(&Fp8Descale {
+            q: &q,
+            k: &k,
+            v: &v,
+        }))
     }
 
     fn qkv<'a, T: fa3::Element>(&self, [q, k, v]: [&'a DeviceBuffer<T>; 3]) -> Qkv<'a, T, 4> {
