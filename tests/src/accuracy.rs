@@ -8,6 +8,13 @@
 //!
 //! A NaN anywhere fails. Equal infinities (fully masked rows' `lse = -inf`)
 //! count as no error.
+//!
+//! A tensor of a handful of values (the lse of one query row per head) can
+//! hand the naive implementation an error far below its precision: a max
+//! over 12 rounding errors may be 4% of the half ulp. [`check_floored`]
+//! then takes the naive error as at least its mean rounding error at the
+//! reference's largest value (a quarter ulp of the naive's element type),
+//! which the max over many values exceeds anyway.
 
 use std::fmt;
 
@@ -24,24 +31,34 @@ pub struct Report {
     pub atol: f64,
     /// `k`: 2, or 3 with soft-capping.
     pub factor: f64,
+    /// The least naive error taken ([`check_floored`]; else 0).
+    pub naive_floor: f64,
 }
 
 impl Report {
-    /// `k · max|naive − ref| + atol`.
+    /// `k · max(max|naive − ref|, floor) + atol`.
     pub fn bound(&self) -> f64 {
-        self.factor * self.naive_error + self.atol
+        self.factor * self.naive_error.max(self.naive_floor) + self.atol
     }
 }
+
+/// Tensors of fewer values get [`check_floored`]'s floor.
+pub const FEW_VALUES: usize = 64;
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: max|got − ref| = {:.3e}, bound {}·{:.3e} (naive) + {:.3e} (atol) = {:.3e}",
+            "{}: max|got − ref| = {:.3e}, bound {}·{:.3e} (naive{}) + {:.3e} (atol) = {:.3e}",
             self.name,
             self.error,
             self.factor,
-            self.naive_error,
+            self.naive_error.max(self.naive_floor),
+            if self.naive_floor > self.naive_error {
+                ", its rounding floor"
+            } else {
+                ""
+            },
             self.atol,
             self.bound()
         )
@@ -99,6 +116,37 @@ where
     G: Copy + Into<f64>,
     N: Copy + Into<f64>,
 {
+    check_floored(name, got, reference, naive, softcap, None)
+}
+
+/// A quarter ulp, at `fraction_bits` fraction bits, of the largest finite
+/// `|reference|`: the mean error of rounding it.
+pub fn rounding_floor(reference: &[f64], fraction_bits: i32) -> f64 {
+    let top = reference
+        .iter()
+        .filter(|r| r.is_finite())
+        .fold(0.0f64, |m, r| m.max(r.abs()));
+    if top == 0.0 {
+        return 0.0;
+    }
+    2f64.powi(top.log2().floor() as i32 - fraction_bits) / 4.0
+}
+
+/// [`check`], the naive error taken as at least [`rounding_floor`] when
+/// `reference` holds fewer than [`FEW_VALUES`] finite values and the
+/// naive's element type has `naive_fraction_bits` (7 for bf16).
+pub fn check_floored<G, N>(
+    name: &str,
+    got: &[G],
+    reference: &[f64],
+    naive: &[N],
+    softcap: bool,
+    naive_fraction_bits: Option<i32>,
+) -> Result<Report, String>
+where
+    G: Copy + Into<f64>,
+    N: Copy + Into<f64>,
+{
     if got.len() != reference.len() || naive.len() != reference.len() {
         return Err(format!(
             "{name}: lengths differ: got {}, reference {}, naive {}",
@@ -120,6 +168,12 @@ where
         naive_error,
         atol: f32_noise(reference),
         factor: if softcap { 3.0 } else { 2.0 },
+        naive_floor: match naive_fraction_bits {
+            Some(bits) if reference.iter().filter(|r| r.is_finite()).count() < FEW_VALUES => {
+                rounding_floor(reference, bits)
+            }
+            _ => 0.0,
+        },
     };
     if report.error <= report.bound() {
         Ok(report)
@@ -201,5 +255,23 @@ mod tests {
         assert!(check("dq", &tiny, &reference, &reference, false).is_ok());
         let big = [1.0 + 1e-6, 3.0];
         assert!(check("dq", &big, &reference, &reference, false).is_err());
+    }
+
+    #[test]
+    fn a_few_values_take_the_naive_error_as_at_least_its_rounding() {
+        // bf16 at 0.077: ulp 2^-11, floor 2^-13.
+        let reference = [0.077, -0.01];
+        assert_eq!(rounding_floor(&reference, 7), 2f64.powi(-13));
+        let lucky = [0.077 + 1e-6, -0.01];
+        let got = [0.077 + 1e-4, -0.01];
+        assert!(check("lse", &got, &reference, &lucky, false).is_err());
+        let report = check_floored("lse", &got, &reference, &lucky, false, Some(7)).unwrap();
+        assert_eq!(report.naive_floor, 2f64.powi(-13));
+        // Many values: the naive's own max stands.
+        let many = vec![0.077; FEW_VALUES];
+        let (mut got, mut lucky) = (many.clone(), many.clone());
+        got[0] += 1e-4;
+        lucky[0] += 1e-6;
+        assert!(check_floored("lse", &got, &many, &lucky, false, Some(7)).is_err());
     }
 }

@@ -122,13 +122,15 @@ const FP8_P_SCALE: f32 = 256.0;
 /// candidates `tests/gpu_wgmma` tries; the rest differ in the last bits.
 pub fn fp8_mma_dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = 0.0f64;
+    let mut products = [0.0f64; K_STEP];
     for (a, b) in a.chunks(K_STEP).zip(b.chunks(K_STEP)) {
+        let step = &mut products[..a.len()];
         // Exact: e4m3 products have 8 significant bits between 2^-18 and
         // 2^18.
-        acc = fp8_mma_step(
-            acc,
-            a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)),
-        );
+        for ((p, &x), &y) in step.iter_mut().zip(a).zip(b) {
+            *p = f64::from(x) * f64::from(y);
+        }
+        acc = fp8_mma_step(acc, step);
     }
     // Exact: 14 significant bits.
     acc as f32
@@ -138,17 +140,28 @@ pub fn fp8_mma_dot(a: &[f32], b: &[f32]) -> f32 {
 const K_STEP: usize = 32;
 
 /// One k32 step of [`fp8_mma_dot`]: `acc` plus the step's exact products.
-fn fp8_mma_step(acc: f64, products: impl Iterator<Item = f64> + Clone) -> f64 {
+fn fp8_mma_step(acc: f64, products: &[f64]) -> f64 {
     /// Fraction bits the adder keeps below its largest addend.
     const FRACTION_BITS: i32 = 13;
-    let addends = || core::iter::once(acc).chain(products.clone());
-    let Some(top) = addends().filter(|x| *x != 0.0).map(exponent).max() else {
+    // The largest addend's exponent is the largest magnitude's (every
+    // non-zero addend is normal).
+    let largest = products.iter().fold(acc.abs(), |m, x| m.max(x.abs()));
+    if largest == 0.0 {
         return acc;
-    };
-    let unit = 2f64.powi(top - FRACTION_BITS);
-    // Exact: 33 multiples of `unit` below 2^(top + 1) each.
-    let sum: f64 = addends().map(|x| (x / unit).trunc() * unit).sum();
-    truncate(sum, FRACTION_BITS)
+    }
+    let top = exponent(largest);
+    // Powers of two: scaling by them is exact. Each addend is below 2^14
+    // units, so the integer conversion truncates it toward zero exactly
+    // (one instruction, where `f64::trunc` is a libm call on x86-64's
+    // baseline), and the sum of the 33 is exact.
+    let (unit, per_unit) = (
+        2f64.powi(top - FRACTION_BITS),
+        2f64.powi(FRACTION_BITS - top),
+    );
+    let units = products.iter().fold((acc * per_unit) as i64, |sum, x| {
+        sum + (x * per_unit) as i64
+    });
+    truncate(units as f64 * unit, FRACTION_BITS)
 }
 
 /// The exponent of a normal, non-zero `f64`: `floor(log2 |x|)`.
@@ -297,23 +310,23 @@ impl<'a, T: Real> Naive<'a, T> {
 
     /// `acc += P·V` on the FP8 tensor cores for one row's `(key row, P)`:
     /// one e4m3 GEMM per run of keys with the same V factor, times it. Per
-    /// k32 step the products are formed row by row (V's rows contiguous),
-    /// then each column's step is added as [`fp8_mma_dot`] adds it.
+    /// k32 step the products are formed column by column, then each
+    /// column's step is added as [`fp8_mma_dot`] adds it.
     fn fp8_pv(&self, keys: &[(usize, f32)], v_factor: &[f32], acc: &mut [f32]) {
         let dv = self.p.head_dim_v;
-        let mut products = vec![0.0f64; K_STEP * dv];
+        // Column-major: each column's step of products contiguous.
+        let mut products = vec![0.0f64; dv * K_STEP];
         for run in keys.chunk_by(|a, b| v_factor[a.0] == v_factor[b.0]) {
             let mut sums = vec![0.0f64; dv];
             for step in run.chunks(K_STEP) {
-                for (row, &(kv, p)) in products.chunks_exact_mut(dv).zip(step) {
+                for (j, &(kv, p)) in step.iter().enumerate() {
                     let v = &self.v[kv * dv..][..dv];
-                    row.iter_mut()
-                        .zip(v)
-                        .for_each(|(x, &v)| *x = f64::from(p) * f64::from(v));
+                    for (c, &v) in v.iter().enumerate() {
+                        products[c * K_STEP + j] = f64::from(p) * f64::from(v);
+                    }
                 }
-                for (c, sum) in sums.iter_mut().enumerate() {
-                    let column = (0..step.len()).map(|j| products[j * dv + c]);
-                    *sum = fp8_mma_step(*sum, column);
+                for (column, sum) in products.chunks_exact(K_STEP).zip(&mut sums) {
+                    *sum = fp8_mma_step(*sum, &column[..step.len()]);
                 }
             }
             let factor = v_factor[run[0].0];
