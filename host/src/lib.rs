@@ -17,8 +17,8 @@
 //! | [`Device::forward`], [`Device::forward_into`] | `flash_attn_func` | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
 //! | [`Device::backward`], [`Device::backward_into`] | its backward | bf16/f16, head_dim = head_dim_v 64, 128, 256 |
 //! | [`Device::forward_varlen_into`], [`Device::backward_varlen_into`] | `flash_attn_varlen_func` | not yet |
-//! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` | not yet |
-//! | [`Device::quantize_fp8_into`] | (the paper's block quantization and incoherent processing) | not yet |
+//! | [`Device::forward_fp8_into`] | `flash_attn_func` on `float8_e4m3fn` | e4m3 in, bf16 out, head_dim = head_dim_v 64, 128, 256 |
+//! | [`Device::quantize_fp8_into`] | (the paper's block quantization and incoherent processing) | bf16/f16 in, e4m3 out |
 //!
 //! The CPU reference runs every entry point. On a GPU, what is not covered
 //! yet (the last column, and softcap) is an [`Error::Unsupported`] after
