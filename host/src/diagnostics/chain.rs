@@ -3,13 +3,14 @@
 
 use super::check_len;
 use crate::error::Result;
-use crate::gpu::{Gpu, LaunchShape, TmaView};
+use crate::gpu::{DeviceBuffer, DeviceTensorMap, Gpu, LaunchShape, TmaElement, TmaView};
 use fa3_kernels::abi::selftest::{
     CHAIN_E4M3_SMEM_BYTES, CHAIN_SMEM_BYTES, ChainE4m3Params, ChainParams,
 };
 use fa3_kernels::abi::{Kernel, SelftestChain, SelftestChainE4m3};
 use float8::F8E4M3;
 use half::bf16;
+use std::sync::Arc;
 
 /// What the chain computed.
 #[derive(Debug, Clone)]
@@ -25,22 +26,7 @@ pub struct ChainResult {
 /// Runs the chain with Q (64 x 64), K (128 x 64) and V (128 x 64), all
 /// row-major bf16.
 pub fn gemm_chain(gpu: &Gpu, q: &[bf16], k: &[bf16], v: &[bf16]) -> Result<ChainResult> {
-    check_len("q", q.len(), 64 * 64)?;
-    check_len("k", k.len(), 128 * 64)?;
-    check_len("v", v.len(), 128 * 64)?;
-    let (dq, dk, dv) = (gpu.upload(q)?, gpu.upload(k)?, gpu.upload(v)?);
-    let map = |buf, rows: u64| {
-        gpu.tensor_map(
-            buf,
-            &TmaView {
-                offset: 0,
-                dims: &[64, rows],
-                strides_bytes: &[128],
-                box_dims: &[64, rows as u32],
-            },
-        )
-    };
-    let (q_map, k_map, v_map) = (map(&dq, 64)?, map(&dk, 128)?, map(&dv, 128)?);
+    let ([dq, dk, dv], [q_map, k_map, v_map]) = upload_rows(gpu, 64, [q, k, v])?;
     let mut o = gpu.alloc::<f32>(64 * 64)?;
     let mut row_max = gpu.alloc::<f32>(64)?;
     let mut row_sum = gpu.alloc::<f32>(64)?;
@@ -83,22 +69,7 @@ pub fn gemm_chain(gpu: &Gpu, q: &[bf16], k: &[bf16], v: &[bf16]) -> Result<Chain
 /// row-major. The kernel transposes V itself, in the key order its packing
 /// of P needs.
 pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> Result<Vec<f32>> {
-    check_len("q", q.len(), 64 * 128)?;
-    check_len("k", k.len(), 128 * 128)?;
-    check_len("v", v.len(), 128 * 128)?;
-    let (dq, dk, dv) = (gpu.upload(q)?, gpu.upload(k)?, gpu.upload(v)?);
-    let map = |buf, rows: u64| {
-        gpu.tensor_map(
-            buf,
-            &TmaView {
-                offset: 0,
-                dims: &[128, rows],
-                strides_bytes: &[128],
-                box_dims: &[128, rows as u32],
-            },
-        )
-    };
-    let (q_map, k_map, v_map) = (map(&dq, 64)?, map(&dk, 128)?, map(&dv, 128)?);
+    let ([dq, dk, dv], [q_map, k_map, v_map]) = upload_rows(gpu, 128, [q, k, v])?;
     let mut o = gpu.alloc::<f32>(64 * 128)?;
     let shape = LaunchShape {
         grid: (1, 1, 1),
@@ -124,4 +95,34 @@ pub fn gemm_chain_e4m3(gpu: &Gpu, q: &[F8E4M3], k: &[F8E4M3], v: &[F8E4M3]) -> R
         unsafe { gpu.launch::<SelftestChainE4m3>(shape, params)? };
     }
     gpu.download(&o)
+}
+
+/// Q, K and V on the device, and a map of each.
+type Uploaded<T> = ([DeviceBuffer<T>; 3], [Arc<DeviceTensorMap>; 3]);
+
+/// Q (64 rows), K and V (128 rows each) of `cols` elements (128 bytes)
+/// checked, uploaded, and each mapped whole by one TMA box.
+fn upload_rows<T: TmaElement>(gpu: &Gpu, cols: u64, [q, k, v]: [&[T]; 3]) -> Result<Uploaded<T>> {
+    let rows = [64, 128, 128];
+    for ((name, x), rows) in ["q", "k", "v"].into_iter().zip([q, k, v]).zip(rows) {
+        check_len(name, x.len(), (rows * cols) as usize)?;
+    }
+    let buffers = [gpu.upload(q)?, gpu.upload(k)?, gpu.upload(v)?];
+    let map = |buf, rows: u64| {
+        gpu.tensor_map(
+            buf,
+            &TmaView {
+                offset: 0,
+                dims: &[cols, rows],
+                strides_bytes: &[128],
+                box_dims: &[cols as u32, rows as u32],
+            },
+        )
+    };
+    let maps = [
+        map(&buffers[0], rows[0])?,
+        map(&buffers[1], rows[1])?,
+        map(&buffers[2], rows[2])?,
+    ];
+    Ok((buffers, maps))
 }

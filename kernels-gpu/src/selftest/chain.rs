@@ -2,13 +2,13 @@
 //! Q·Kᵀ (SS), row max and sum of S (quad reductions), P = bf16(S) kept in
 //! registers, O = P·V (RS, V MN-major).
 
+use super::load_whole_tiles;
 use crate::abi::selftest::ChainParams;
 use crate::arch::elem::{Bf16, KMajor, MnMajor};
 use crate::arch::fragment::{quad_max, quad_sum};
-use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
+use crate::arch::mbarrier::MBarrier;
 use crate::arch::smem::{self, Tile};
 use crate::arch::thread::{Warpgroup, lane, trap};
-use crate::arch::tma;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::layout::fragment::accumulator;
 
@@ -33,17 +33,18 @@ pub(crate) unsafe fn run(p: ChainParams) {
             MBarrier::at(base + QTile::BYTES + KTile::BYTES + VTile::BYTES),
         )
     };
-    let issuer = init_for_one_issuer(&bar);
-    if let Some(one) = &issuer {
-        bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VTile::BYTES);
-        // SAFETY: each box is exactly its tile.
-        unsafe {
-            tma::load(one, p.q_map, q.addr(), &bar, [0, 0]);
-            tma::load(one, p.k_map, k.addr(), &bar, [0, 0]);
-            tma::load(one, p.v_map, v.addr(), &bar, [0, 0]);
-        }
-    }
-    bar.wait(0);
+    // SAFETY: each box is exactly its tile, in this block's fresh layout; the
+    // barrier is not initialized yet.
+    unsafe {
+        load_whole_tiles(
+            &bar,
+            [
+                (p.q_map, q.addr(), QTile::BYTES),
+                (p.k_map, k.addr(), KTile::BYTES),
+                (p.v_map, v.addr(), VTile::BYTES),
+            ],
+        )
+    };
 
     // SAFETY: the block's only warpgroup, converged.
     let wg = unsafe { Warpgroup::enter() };

@@ -5,13 +5,13 @@
 //! only), its keys in `layout::fragment::fp8_key_of_k` order within each
 //! 32-key block (`fp8::transpose`).
 
+use super::load_whole_tiles;
 use crate::abi::selftest::ChainE4m3Params;
 use crate::arch::elem::{E4m3, KMajor};
-use crate::arch::mbarrier::{MBarrier, init_for_one_issuer};
+use crate::arch::mbarrier::MBarrier;
 use crate::arch::smem::{self, Tile};
 use crate::arch::sync::{fence_proxy_async_shared, sync_block};
 use crate::arch::thread::{Warpgroup, trap};
-use crate::arch::tma;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::fp8::transpose;
 use crate::layout::fragment::accumulator;
@@ -42,17 +42,18 @@ pub(crate) unsafe fn run(p: ChainE4m3Params) {
             MBarrier::at(base + QTile::BYTES + KTile::BYTES + 2 * VTile::BYTES),
         )
     };
-    let issuer = init_for_one_issuer(&bar);
-    if let Some(one) = &issuer {
-        bar.arrive_expect_tx(QTile::BYTES + KTile::BYTES + VTile::BYTES);
-        // SAFETY: each box (128 bytes x rows) is exactly its tile.
-        unsafe {
-            tma::load(one, p.q_map, q.addr(), &bar, [0, 0]);
-            tma::load(one, p.k_map, k.addr(), &bar, [0, 0]);
-            tma::load(one, p.v_map, v.addr(), &bar, [0, 0]);
-        }
-    }
-    bar.wait(0);
+    // SAFETY: each box (128 bytes x rows) is exactly its tile, in this block's fresh layout; the
+    // barrier is not initialized yet.
+    unsafe {
+        load_whole_tiles(
+            &bar,
+            [
+                (p.q_map, q.addr(), QTile::BYTES),
+                (p.k_map, k.addr(), KTile::BYTES),
+                (p.v_map, v.addr(), VTile::BYTES),
+            ],
+        )
+    };
 
     // SAFETY: the block's only warpgroup, converged.
     let wg = unsafe { Warpgroup::enter() };
