@@ -204,35 +204,53 @@ impl Experiment {
         (sum / self.exact.len() as f64).sqrt()
     }
 
-    /// Every method's RMSE, and the bounds.
+    /// Every method's RMSE, and the bounds, each FP8 method's bytes
+    /// quantized once for its GPU row and its host row.
     pub fn table(&self, device: &Device) -> fa3::Result<Table> {
         let mut rows = Method::ALL.map(|m| (m, f64::NAN));
-        for row in &mut rows {
-            row.1 = self.rmse(&self.run(device, row.0)?);
-        }
-        let bounds = Bounds {
-            floor: self.rmse(&self.on_host(device, Method::BlockHadamard, |qkv, scales| {
-                Ok(reference::forward_fp8(qkv, scales, &options(), Precision::F64)?.out)
-            })?),
-            naive_per_tensor: self.rmse(&self.on_host(
-                device,
-                Method::PerTensor,
-                |qkv, scales| Ok(reference::naive_forward_fp8(qkv, scales, &options())?.out),
-            )?),
+        let mut bounds = Bounds {
+            floor: f64::NAN,
+            naive_per_tensor: f64::NAN,
         };
+        for (method, rmse) in &mut rows {
+            if *method == Method::Bf16 {
+                *rmse = self.rmse(&self.run_bf16(device)?);
+                continue;
+            }
+            let quantized = self.quantize(device, *method)?;
+            *rmse = self.rmse(&self.run_fp8(device, &quantized, *method)?);
+            match method {
+                Method::PerTensor => {
+                    bounds.naive_per_tensor =
+                        self.rmse(&self.on_host(device, &quantized, *method, |qkv, scales| {
+                            Ok(reference::naive_forward_fp8(qkv, scales, &options())?.out)
+                        })?);
+                }
+                Method::BlockHadamard => {
+                    bounds.floor =
+                        self.rmse(&self.on_host(device, &quantized, *method, |qkv, scales| {
+                            Ok(
+                                reference::forward_fp8(qkv, scales, &options(), Precision::F64)?
+                                    .out,
+                            )
+                        })?);
+                }
+                _ => {}
+            }
+        }
         Ok(Table { rows, bounds })
     }
 
-    /// `attend` on the host, on the e4m3 bytes and scales the GPU
-    /// quantizes for `method`.
+    /// `attend` on the host, on the e4m3 bytes and scales of `quantized`
+    /// (quantized for `method`).
     fn on_host<T>(
         &self,
         device: &Device,
+        quantized: &Quantized,
         method: Method,
         attend: impl FnOnce(Qkv<'_, F8E4M3, 4>, Fp8Scales<'_>) -> fa3::Result<Vec<T>>,
     ) -> fa3::Result<Vec<T>> {
         let gpu = gpu_of(device)?;
-        let quantized = self.quantize(device, method)?;
         let [q, k, v] = &quantized.data;
         let host = [gpu.download(q)?, gpu.download(k)?, gpu.download(v)?];
         let qkv = Qkv {
@@ -240,7 +258,7 @@ impl Experiment {
             k: Tensor::host(&host[1], self.shape),
             v: Tensor::host(&host[2], self.shape),
         };
-        self.with_scales(&quantized, method, |scales| attend(qkv, scales))
+        self.with_scales(quantized, method, |scales| attend(qkv, scales))
     }
 
     /// `q`, `k`, `v` quantized on the GPU as `method` says (an FP8 method).
@@ -290,25 +308,43 @@ impl Experiment {
         Ok((data, gpu.download(&scales)?))
     }
 
-    /// O of `method` on the GPU.
-    pub fn run(&self, device: &Device, method: Method) -> fa3::Result<Vec<bf16>> {
+    /// O of the bf16 forward on the GPU.
+    fn run_bf16(&self, device: &Device) -> fa3::Result<Vec<bf16>> {
+        let [q, k, v] = &self.device;
+        self.forward_out(device, |into| {
+            device.forward_into(self.qkv([q, k, v]), into, &options())
+        })
+    }
+
+    /// O of the FP8 forward on the GPU, on `quantized` (quantized for
+    /// `method`).
+    fn run_fp8(
+        &self,
+        device: &Device,
+        quantized: &Quantized,
+        method: Method,
+    ) -> fa3::Result<Vec<bf16>> {
+        let [q, k, v] = &quantized.data;
+        self.forward_out(device, |into| {
+            self.with_scales(quantized, method, |scales| {
+                device.forward_fp8_into(self.qkv([q, k, v]), scales, into, &options())
+            })
+        })
+    }
+
+    /// The output `forward` writes into fresh, poisoned buffers.
+    fn forward_out(
+        &self,
+        device: &Device,
+        forward: impl FnOnce(ForwardInto<'_, bf16, 4, 3>) -> fa3::Result<()>,
+    ) -> fa3::Result<Vec<bf16>> {
         let gpu = gpu_of(device)?;
         let [batch, seqlen, heads, _] = self.shape;
         let mut out = gpu.upload(&vec![bf16::NAN; self.exact.len()])?;
         let mut lse = gpu.alloc::<f32>(batch * heads * seqlen)?;
-        let into = ForwardInto {
+        forward(ForwardInto {
             out: TensorMut::device(&mut out, self.shape),
             lse: TensorMut::device(&mut lse, [batch, heads, seqlen]),
-        };
-        if method == Method::Bf16 {
-            let [q, k, v] = &self.device;
-            device.forward_into(self.qkv([q, k, v]), into, &options())?;
-            return gpu.download(&out);
-        }
-        let quantized = self.quantize(device, method)?;
-        let [q, k, v] = &quantized.data;
-        self.with_scales(&quantized, method, |scales| {
-            device.forward_fp8_into(self.qkv([q, k, v]), scales, into, &options())
         })?;
         gpu.download(&out)
     }
