@@ -21,9 +21,10 @@ pub struct LoopBody {
 }
 
 /// The classes a loop is described by, as (column, opcodes); `U*` counts
-/// the uniform-datapath instructions not named elsewhere.
+/// the uniform-datapath instructions not named elsewhere; `GMMA` the
+/// 16-bit (`HGMMA`) and FP8 (`QGMMA`) wgmma alike.
 pub const LOOP_CLASSES: &[(&str, &[&str])] = &[
-    ("HGMMA", &["HGMMA"]),
+    ("GMMA", &["HGMMA", "QGMMA"]),
     ("MUFU", &["MUFU"]),
     ("FFMA", &["FFMA"]),
     ("FMUL", &["FMUL"]),
@@ -58,7 +59,7 @@ fn class_of(opcode: &str) -> Option<&'static str> {
         .or_else(|| opcode.starts_with('U').then_some("U*"))
 }
 
-/// The innermost loops of `f` that contain an `HGMMA`: a backward branch
+/// The innermost loops of `f` that contain a wgmma (`HGMMA`, `QGMMA`): a backward branch
 /// closes each loop (its body taken as the address range it spans), and of
 /// two such ranges that overlap only the shorter is kept: that drops the
 /// persistent tile loop around a main loop, and a range whose latch ptxas
@@ -68,7 +69,7 @@ pub fn wgmma_loops(f: &FunctionSass) -> Vec<LoopBody> {
     let code = &f.instructions;
     let with_hgmma = |start: u32, end: u32| {
         code.iter()
-            .any(|i| i.opcode == "HGMMA" && (start..=end).contains(&i.address))
+            .any(|i| i.opcode.ends_with("GMMA") && (start..=end).contains(&i.address))
     };
     let mut ranges: Vec<(u32, u32)> = code
         .iter()
@@ -144,7 +145,7 @@ mod tests {
         let l = &loops[0];
         assert_eq!((l.start, l.end), (0x30, 0x70));
         assert_eq!(l.instructions, 4, "the NOP is left out");
-        assert_eq!(l.classes["HGMMA"], 1);
+        assert_eq!(l.classes["GMMA"], 1);
         assert_eq!(l.classes["MUFU"], 1);
         assert_eq!(l.classes["U*"], 1);
         assert_eq!(l.classes["BRA"], 1);
