@@ -29,6 +29,11 @@ pub struct Tiling {
     pub block_n: u32,
     /// K/V stages in the ring.
     pub stages: u32,
+    /// Whether the overlapped loop runs in three parts (blocks the band's
+    /// right edge cuts, those it leaves whole, those its left edge cuts:
+    /// FA3's structure), so the unmasked part carries no mask code;
+    /// otherwise one loop asks per block whether to mask.
+    pub peel_masked: bool,
 }
 
 /// Chosen by ptxas's register report of the overlapped schedule, where S of
@@ -50,6 +55,11 @@ pub struct Tiling {
 ///   stages 624 / 611, 64 x 2 653-694 / 673, 80 x 2 755 / 725 (64 keys win
 ///   only at 512: 508 vs 497). Before the persistent grid (v3), 80 x 2 ran
 ///   at 454 vs 613 for 48 x 3.
+///
+/// `peel_masked` (session 8, H200, A/B of the peeled loop against the one
+/// loop): +1-4% at hdim 128 and 256, -1-7% at hdim 64 (where the three
+/// loops' code, 2936 -> 4304 instructions, costs more than the mask test it
+/// saves); the FP8 rows keep the one loop until measured.
 pub const TILINGS: [Tiling; 3] = [HDIM64, HDIM128, HDIM256];
 
 /// The rows of [`TILINGS`] and [`LONG_TILINGS`], by name, for the kernel
@@ -58,21 +68,25 @@ pub const HDIM64: Tiling = Tiling {
     head_dim: 64,
     block_n: 128,
     stages: 4,
+    peel_masked: false,
 };
 pub const HDIM128: Tiling = Tiling {
     head_dim: 128,
     block_n: 128,
     stages: 3,
+    peel_masked: true,
 };
 pub const HDIM256: Tiling = Tiling {
     head_dim: 256,
     block_n: 80,
     stages: 2,
+    peel_masked: true,
 };
 pub const HDIM64_LONG: Tiling = Tiling {
     head_dim: 64,
     block_n: 192,
     stages: 3,
+    peel_masked: false,
 };
 
 /// Keys from which a head dim with a long-sequence tiling uses it.
@@ -102,16 +116,19 @@ pub const FP8_HDIM64: Tiling = Tiling {
     head_dim: 64,
     block_n: 128,
     stages: 4,
+    peel_masked: false,
 };
 pub const FP8_HDIM128: Tiling = Tiling {
     head_dim: 128,
     block_n: 128,
     stages: 3,
+    peel_masked: false,
 };
 pub const FP8_HDIM256: Tiling = Tiling {
     head_dim: 256,
     block_n: 128,
     stages: 2,
+    peel_masked: false,
 };
 
 /// The FP8 forward's tiling for `head_dim`, if a kernel exists.
@@ -131,6 +148,33 @@ pub const fn tiling(head_dim: u32, seqlen_k: u32) -> Option<Tiling> {
     find(&TILINGS, head_dim)
 }
 
+/// The row a forward kernel of `elem_bytes`-byte inputs with these tiles
+/// was built from, if any (the kernels check theirs and read its choices).
+#[inline(always)]
+pub const fn kernel_tiling(
+    elem_bytes: u32,
+    head_dim: u32,
+    block_n: u32,
+    stages: u32,
+) -> Option<Tiling> {
+    let rows = if transposes_v(elem_bytes) {
+        [find(&FP8_TILINGS, head_dim), None]
+    } else {
+        [find(&TILINGS, head_dim), find(&LONG_TILINGS, head_dim)]
+    };
+    let mut i = 0;
+    while i < rows.len() {
+        if let Some(t) = rows[i]
+            && t.block_n == block_n
+            && t.stages == stages
+        {
+            return Some(t);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// True when `t` is one of the tables' tilings (the kernels check theirs).
 #[inline(always)]
 pub const fn is_tiling(t: Tiling) -> bool {
@@ -141,7 +185,10 @@ pub const fn is_tiling(t: Tiling) -> bool {
 
 #[inline(always)]
 const fn same(a: Tiling, b: Tiling) -> bool {
-    a.head_dim == b.head_dim && a.block_n == b.block_n && a.stages == b.stages
+    a.head_dim == b.head_dim
+        && a.block_n == b.block_n
+        && a.stages == b.stages
+        && a.peel_masked == b.peel_masked
 }
 
 /// The row of `$table` (a slice of rows with a `head_dim`) for `$head_dim`,

@@ -24,7 +24,7 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
-use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER, transposes_v};
+use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER, kernel_tiling, transposes_v};
 use crate::layout::fragment::accumulator;
 use crate::sched::{ConsumerTiles, TileFeed};
 
@@ -119,16 +119,25 @@ impl<E: FwdInput, const D: u32, const N: u32, const S: usize> Consumer<'_, E, D,
     {
         let (lo, hi) = self.w.unmasked;
         if n < lo || n >= hi {
-            let (key0, band, thread, q_row0) = (n * N, self.band, self.thread, self.q_row0);
-            s.update(|reg, x| {
-                let (r, c) = accumulator(thread, reg);
-                if band.visible(q_row0 + r, key0 + c) {
-                    x
-                } else {
-                    f32::NEG_INFINITY
-                }
-            });
+            self.mask_block(s, n);
         }
+    }
+
+    /// Masks the scores of key block `n`: −inf where the band hides them.
+    #[inline(always)]
+    fn mask_block<const RS: usize>(&self, s: &mut Accumulator<RS>, n: u32)
+    where
+        Accumulator<RS>: Mma,
+    {
+        let (key0, band, thread, q_row0) = (n * N, self.band, self.thread, self.q_row0);
+        s.update(|reg, x| {
+            let (r, c) = accumulator(thread, reg);
+            if band.visible(q_row0 + r, key0 + c) {
+                x
+            } else {
+                f32::NEG_INFINITY
+            }
+        });
     }
 
     /// S = Q·Kᵀ of key block `n` on its own (nothing else in flight): wait
@@ -280,7 +289,10 @@ where
     let mut prev = *state;
     state.advance();
 
-    for n in (n_min..n_max - 1).rev() {
+    // One block: S(n) with P·V of the block before, in one turn; `masked`:
+    // mask S(n) (`Some(true)`), not (`Some(false)`), or ask the band (`None`).
+    let mut block = #[inline(always)]
+    |n: u32, masked: Option<bool>| {
         // The factors' loads issued ahead of the GEMMs they wait behind.
         let (scores_factor, next_v_factor) = (c.descale.scores(n), c.descale.values(n));
         // V(j) was loaded before K(j+1): it is there when K is.
@@ -292,7 +304,11 @@ where
         turns.end(false);
         s.wait::<1>(c.wg); // S is done; P·V may still run
         c.rings.k.warp_release(*state);
-        c.mask(&mut s, n);
+        match masked {
+            Some(true) => c.mask_block(&mut s, n),
+            Some(false) => {}
+            None => c.mask(&mut s, n),
+        }
         let correction = softmax.scores(&mut s, scores_factor);
         o.wait::<0>(c.wg);
         c.values().warp_release(prev);
@@ -302,6 +318,33 @@ where
         p = pack(&s);
         prev = *state;
         state.advance();
+    };
+    let peel = const {
+        match kernel_tiling(E::BYTES, D, N, S as u32) {
+            Some(t) => t.peel_masked,
+            None => false,
+        }
+    };
+    if peel {
+        // Last index first: the blocks the band's right edge cuts, those it
+        // leaves whole (`Work::unmasked`), those its left edge cuts.
+        let top = n_max - 1;
+        let (lo, hi) = c.w.unmasked;
+        let right = hi.clamp(n_min, top);
+        let left = lo.clamp(n_min, right);
+        for n in (right..top).rev() {
+            block(n, Some(true));
+        }
+        for n in (left..right).rev() {
+            block(n, Some(false));
+        }
+        for n in (n_min..left).rev() {
+            block(n, Some(true));
+        }
+    } else {
+        for n in (n_min..n_max - 1).rev() {
+            block(n, None);
+        }
     }
 
     // Epilogue of the loop: the last P·V.

@@ -32,7 +32,7 @@ use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
-    BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, Tiling, is_tiling, ring_bytes,
+    BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, kernel_tiling, ring_bytes,
     smem_layout, transposes_v,
 };
 use crate::sched::{TileFeed, Tiles};
@@ -180,20 +180,13 @@ pub(crate) unsafe fn run<
 {
     const {
         assert!(2 * RS as u32 == N && 2 * RO as u32 == D && E::P_KEYS * KB as u32 == N);
-        // The host sizes shared memory and the K/V boxes from the table.
-        assert!(
-            is_tiling(Tiling {
-                head_dim: D,
-                block_n: N,
-                stages: S as u32
-            }),
-            "kernel tiles not in attn::tiles::TILINGS or LONG_TILINGS"
-        );
     };
-    let tiling = Tiling {
-        head_dim: D,
-        block_n: N,
-        stages: S as u32,
+    // The host sizes shared memory and the K/V boxes from the table.
+    let tiling = const {
+        match kernel_tiling(E::BYTES, D, N, S as u32) {
+            Some(t) => t,
+            None => panic!("kernel tiles not in attn::tiles' forward tables"),
+        }
     };
     let base = smem::base();
     if base & 1023 != 0 {
