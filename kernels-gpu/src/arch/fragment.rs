@@ -87,6 +87,18 @@ pub fn shfl_xor(value: f32, mask: u32) -> f32 {
     unsafe { intrinsics::shfl_bfly_f32(u32::MAX, value, mask, 0x1f) }
 }
 
+/// PTX `prmt.b32`: four bytes picked from the eight of `b:a` by the
+/// nibbles of `selector` (`layout::fp8_transpose::byte_perm` says which).
+#[inline(always)]
+pub fn byte_perm(a: u32, b: u32, selector: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register permute, no memory.
+    unsafe {
+        asm!("prmt.b32 {o}, {a}, {b}, {s};", o = out(reg32) out, a = in(reg32) a, b = in(reg32) b, s = in(reg32) selector, options(pure, nomem, nostack))
+    }
+    out
+}
+
 /// Two f32 rounded to bf16 (nearest even) in one register, `lo` in the low half.
 #[inline(always)]
 pub fn pack_bf16x2(lo: f32, hi: f32) -> u32 {

@@ -20,6 +20,13 @@ pub const PRODUCER_REGISTERS: u32 = 40;
 /// 384 registers of the CTA leave once the producer has its share.
 pub const CONSUMER_REGISTERS: u32 = 232;
 const _: () = assert!(PRODUCER_REGISTERS * 128 + CONSUMER_REGISTERS * 256 <= 168 * 384);
+/// The split of the FP8 forward, whose producer warpgroup also transposes
+/// V (`fwd::transposer`): two 4 x 4-byte blocks in flight per lane need
+/// more than 40 registers (8-16 bytes of stack at hdim 128 and 256), and
+/// its consumers peak at R218 (hdim 256, `cargo xtask inspect`).
+pub const FP8_PRODUCER_REGISTERS: u32 = 56;
+pub const FP8_CONSUMER_REGISTERS: u32 = 224;
+const _: () = assert!(FP8_PRODUCER_REGISTERS * 128 + FP8_CONSUMER_REGISTERS * 256 <= 168 * 384);
 
 /// The tiling of one head dim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -662,7 +669,7 @@ mod tests {
             // S + O + P (4 keys per register) leave 24 of the consumers'
             // registers for addresses and the softmax (hdim 256: 208, R218
             // in ptxas without the overlap).
-            assert!(t.block_n / 2 + t.head_dim / 2 + t.block_n / 8 <= CONSUMER_REGISTERS - 24);
+            assert!(t.block_n / 2 + t.head_dim / 2 + t.block_n / 8 <= FP8_CONSUMER_REGISTERS - 24);
             // V is transposed by 128-key tiles of 64-byte rows or of
             // 128-byte column blocks.
             assert!(

@@ -3,6 +3,7 @@
 //! 4 x 4-byte blocks, 32 at a time, without bank conflicts on the stores
 //! (nor on the loads of 128-byte source rows).
 
+use crate::arch::fragment::byte_perm;
 use crate::arch::smem;
 use crate::arch::thread::lane;
 use crate::layout::fp8_transpose::{
@@ -53,13 +54,15 @@ pub(crate) unsafe fn v_tile<const ROW: u32>(src: u32, dst: u32, warp: u32, warps
     // producer warps' 40 registers beside the tile loop (eight offsets
     // spilled 16 bytes of it).
     let (load, store) = lane_offsets::<ROW>(lane());
-    let mut step = warp;
-    while step < warp_steps::<ROW>() {
+    let load_block = |step: u32| {
         let (load_mask, store_mask) = step_masks::<ROW>(step);
         let (load, store) = (load ^ load_mask, store ^ store_mask);
         // SAFETY: words of the loaded source tile (offsets < 128 · ROW).
-        let loaded = load_xor::<ROW>().map(|x| unsafe { smem::load_u32(src + (load ^ x)) });
-        let words = transpose_bytes(loaded);
+        let words = load_xor::<ROW>().map(|x| unsafe { smem::load_u32(src + (load ^ x)) });
+        (words, store)
+    };
+    let store_block = |(words, store): ([u32; 4], u32)| {
+        let words = transpose_bytes(words, byte_perm);
         // An index loop: the array's by-value iterator stayed a loop over
         // local memory.
         for j in 0..4 {
@@ -67,6 +70,19 @@ pub(crate) unsafe fn v_tile<const ROW: u32>(src: u32, dst: u32, warp: u32, warps
             // writes.
             unsafe { smem::store_u32(dst + (store ^ STORE_XOR[j]), words[j]) };
         }
-        step += warps;
+    };
+    // Two steps per trip, both blocks' loads before either's stores: one
+    // warp per SM sub-partition runs this, so its speed is the latency of
+    // a step's chain (offsets, loads, permutes, stores), which two
+    // independent steps overlap.
+    let mut step = warp;
+    while step + warps < warp_steps::<ROW>() {
+        let (first, second) = (load_block(step), load_block(step + warps));
+        store_block(first);
+        store_block(second);
+        step += 2 * warps;
+    }
+    if step < warp_steps::<ROW>() {
+        store_block(load_block(step));
     }
 }

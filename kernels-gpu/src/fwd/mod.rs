@@ -32,8 +32,8 @@ use crate::arch::wgmma::{Accumulator, Mma};
 use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
-    BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, PRODUCER_REGISTERS, kernel_tiling, ring_bytes,
-    smem_layout, transposes_v,
+    BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, FP8_CONSUMER_REGISTERS, FP8_PRODUCER_REGISTERS,
+    PRODUCER_REGISTERS, kernel_tiling, ring_bytes, smem_layout, transposes_v,
 };
 use crate::sched::{TileFeed, Tiles};
 pub(crate) use input::FwdInput;
@@ -240,7 +240,11 @@ pub(crate) unsafe fn run<
     let wg = unsafe { Warpgroup::enter() };
     match wg.index() {
         0 => {
-            regs::release::<PRODUCER_REGISTERS>(&wg);
+            if transposes_v(E::BYTES) {
+                regs::release::<FP8_PRODUCER_REGISTERS>(&wg);
+            } else {
+                regs::release::<PRODUCER_REGISTERS>(&wg);
+            }
             if warp_index() == 0
                 && let Some(one) = elect_one()
             {
@@ -251,7 +255,11 @@ pub(crate) unsafe fn run<
             }
         }
         c @ (1 | 2) => {
-            regs::acquire::<CONSUMER_REGISTERS>(&wg);
+            if transposes_v(E::BYTES) {
+                regs::acquire::<FP8_CONSUMER_REGISTERS>(&wg);
+            } else {
+                regs::acquire::<CONSUMER_REGISTERS>(&wg);
+            }
             consumer::run::<E, D, N, S, RS, RO, KB, PINGPONG, OVERLAP>(
                 &wg,
                 c - 1,

@@ -158,12 +158,52 @@ pub const fn step_masks<const ROW: u32>(step: u32) -> (u32, u32) {
 }
 
 /// The 4 x 4 byte transpose: byte `j` of word `i` becomes byte `i` of word
-/// `j` (row `i` of keys, column `j` of head dims).
+/// `j` (row `i` of keys, column `j` of head dims), in two rounds of byte
+/// permutes `perm(a, b, selector)` (PTX `prmt.b32`, [`byte_perm`]): the
+/// first interleaves the bytes of word pairs (0, 1) and (2, 3), the second
+/// takes a 16-bit half of each. Eight permutes, two deep; the shifts and
+/// masks rustc made of the byte moves were a chain of ~25 dependent
+/// instructions, and the transposing warps, one per SM sub-partition, are
+/// latency-bound (ncu: 21% of the FP8 forward's samples, `stall_wait`
+/// first; without the transpose the kernel ran 1.43x faster at hdim 128).
 #[inline(always)]
-pub fn transpose_bytes(w: [u32; 4]) -> [u32; 4] {
-    let byte = |i: usize, j: u32| (w[i] >> (8 * j)) & 0xff;
-    let column = |j: u32| byte(0, j) | byte(1, j) << 8 | byte(2, j) << 16 | byte(3, j) << 24;
-    [column(0), column(1), column(2), column(3)]
+pub fn transpose_bytes(w: [u32; 4], perm: impl Fn(u32, u32, u32) -> u32) -> [u32; 4] {
+    // Bytes 0-1 or 2-3 of a and b, interleaved: a0 b0 a1 b1 / a2 b2 a3 b3.
+    const LOW_BYTES: u32 = 0x5140;
+    const HIGH_BYTES: u32 = 0x7362;
+    // The low or high 16-bit halves of a and b: a.lo b.lo / a.hi b.hi.
+    const LOW_HALVES: u32 = 0x5410;
+    const HIGH_HALVES: u32 = 0x7632;
+    let (lo01, hi01) = (perm(w[0], w[1], LOW_BYTES), perm(w[0], w[1], HIGH_BYTES));
+    let (lo23, hi23) = (perm(w[2], w[3], LOW_BYTES), perm(w[2], w[3], HIGH_BYTES));
+    [
+        perm(lo01, lo23, LOW_HALVES),
+        perm(lo01, lo23, HIGH_HALVES),
+        perm(hi01, hi23, LOW_HALVES),
+        perm(hi01, hi23, HIGH_HALVES),
+    ]
+}
+
+/// PTX `prmt.b32` in its default mode, as a function: byte `i` of the
+/// result is byte `selector >> 4i & 7` of the eight bytes `b:a` (`a` the
+/// low four), sign-replicated when bit 3 of that nibble is set. The GPU
+/// uses the instruction (`arch::fragment::byte_perm`).
+pub const fn byte_perm(a: u32, b: u32, selector: u32) -> u32 {
+    let bytes = (b as u64) << 32 | a as u64;
+    let mut out = 0;
+    let mut i = 0;
+    while i < 4 {
+        let nibble = (selector >> (4 * i)) & 0xf;
+        let byte = ((bytes >> (8 * (nibble & 7))) & 0xff) as u32;
+        let byte = if nibble & 8 != 0 {
+            if byte & 0x80 != 0 { 0xff } else { 0 }
+        } else {
+            byte
+        };
+        out |= byte << (8 * i);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -196,7 +236,7 @@ mod tests {
         for b in 0..blocks::<ROW>() {
             let (keys, g, a) = block(b);
             let loaded = keys.map(|key| word(&src, source_word_offset::<ROW>(key, g)));
-            for (j, w) in transpose_bytes(loaded).into_iter().enumerate() {
+            for (j, w) in transpose_bytes(loaded, byte_perm).into_iter().enumerate() {
                 let at = word_offset(4 * g + j as u32, a) as usize;
                 for (k, byte) in w.to_le_bytes().into_iter().enumerate() {
                     assert!(!written[at + k], "byte {} twice", at + k);
@@ -296,8 +336,25 @@ mod tests {
     fn transpose_bytes_is_the_4x4_transpose() {
         let w = [0x0302_0100, 0x1312_1110, 0x2322_2120, 0x3332_3130];
         assert_eq!(
-            transpose_bytes(w),
+            transpose_bytes(w, byte_perm),
             [0x3020_1000, 0x3121_1101, 0x3222_1202, 0x3323_1303]
         );
+        // With e4m3 bytes of both signs (the sign bit is no selector bit).
+        let w = [0x83f2_a1ff, 0x0080_7f01, 0xfe12_3456, 0x8899_aabb];
+        let byte = |i: usize, j: u32| (w[i] >> (8 * j)) & 0xff;
+        let column = |j: u32| byte(0, j) | byte(1, j) << 8 | byte(2, j) << 16 | byte(3, j) << 24;
+        assert_eq!(transpose_bytes(w, byte_perm), [0, 1, 2, 3].map(column));
+    }
+
+    #[test]
+    fn byte_perm_is_ptx_prmt() {
+        let (a, b) = (0x8302_0100, 0x7312_1110);
+        assert_eq!(byte_perm(a, b, 0x3210), a);
+        assert_eq!(byte_perm(a, b, 0x7654), b);
+        assert_eq!(byte_perm(a, b, 0x5140), 0x1101_1000);
+        assert_eq!(byte_perm(a, b, 0x7632), 0x7312_8302);
+        // Sign replication: byte 3 of a (0x83) is negative, byte 3 of b
+        // (0x73) is not.
+        assert_eq!(byte_perm(a, b, 0x0b0f), 0x00ff_0000);
     }
 }
