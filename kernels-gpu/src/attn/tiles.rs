@@ -66,7 +66,10 @@ pub struct Tiling {
 /// `peel_masked` (session 8, H200, A/B of the peeled loop against the one
 /// loop): +1-4% at hdim 128 and 256, -1-7% at hdim 64 (where the three
 /// loops' code, 2936 -> 4304 instructions, costs more than the mask test it
-/// saves); the FP8 rows keep the one loop until measured.
+/// saves); session 12 (H200, A/B, bf16 TFLOPs/s nc 512 / 2k / 8k, then
+/// causal): hdim 128 479/633/677, 272/522/649 -> 486/660/713, 277/533/673;
+/// hdim 256 501/701/775, 318/592/731 -> 511/727/805, 315/607/760. The FP8
+/// rows are measured beside theirs.
 pub const TILINGS: [Tiling; 3] = [HDIM64, HDIM128, HDIM256];
 
 /// The rows of [`TILINGS`] and [`LONG_TILINGS`], by name, for the kernel
@@ -116,6 +119,12 @@ pub const LONG_TILINGS: [Tiling; 1] = [HDIM64_LONG];
 ///   registers; 4 stages (8 + 4 x 24 KiB), as the 16-bit hdim 64.
 /// - hdim 256: S 64 + P 16 + O 128 registers; 2 stages (32 + 2 x 96 KiB
 ///   = 224 KiB). FA3's FP8 tile is the same 128 x 128.
+///
+/// `peel_masked` (session 12, H200, A/B over the PRMT transpose, FP8
+/// TFLOPs/s nc 2k / 8k, causal 2k / 8k): hdim 128 684/727/563/708 ->
+/// 711/777/575/746 (+2-7%), on; hdim 64 444/478/357/460 -> 437/470/351/451
+/// (-1.5%), off. hdim 256 runs the schedule without the overlap
+/// (`abi::table`), which has one loop either way: off.
 pub const FP8_TILINGS: [Tiling; 3] = [FP8_HDIM64, FP8_HDIM128, FP8_HDIM256];
 
 /// The rows of [`FP8_TILINGS`], by name, for the kernel table.
@@ -129,7 +138,7 @@ pub const FP8_HDIM128: Tiling = Tiling {
     head_dim: 128,
     block_n: 128,
     stages: 3,
-    peel_masked: false,
+    peel_masked: true,
 };
 pub const FP8_HDIM256: Tiling = Tiling {
     head_dim: 256,
