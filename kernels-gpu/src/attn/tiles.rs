@@ -675,10 +675,10 @@ mod tests {
                 l.bytes
             );
             assert_eq!(l.vt, l.v + t.stages * l.stage_bytes);
-            // S + O + P (4 keys per register) leave 24 of the consumers'
-            // registers for addresses and the softmax (hdim 256: 208, R218
-            // in ptxas without the overlap).
-            assert!(t.block_n / 2 + t.head_dim / 2 + t.block_n / 8 <= FP8_CONSUMER_REGISTERS - 24);
+            // S + O + P (4 keys per register) leave 16 of the consumers'
+            // registers for addresses and the softmax (hdim 256: 208, R217
+            // in ptxas without the overlap, under the 224 of the FP8 split).
+            assert!(t.block_n / 2 + t.head_dim / 2 + t.block_n / 8 <= FP8_CONSUMER_REGISTERS - 16);
             // V is transposed by 128-key tiles of 64-byte rows or of
             // 128-byte column blocks.
             assert!(
