@@ -23,7 +23,7 @@ const _: () = assert!(PRODUCER_REGISTERS * 128 + CONSUMER_REGISTERS * 256 <= 168
 /// The split of the FP8 forward, whose producer warpgroup also transposes
 /// V (`fwd::transposer`): two 4 x 4-byte blocks in flight per lane need
 /// more than 40 registers (8-16 bytes of stack at hdim 128 and 256), and
-/// its consumers peak at R218 (hdim 256, `cargo xtask inspect`).
+/// its consumers peak at R217 (hdim 256, `cargo xtask inspect`).
 pub const FP8_PRODUCER_REGISTERS: u32 = 56;
 pub const FP8_CONSUMER_REGISTERS: u32 = 224;
 const _: () = assert!(FP8_PRODUCER_REGISTERS * 128 + FP8_CONSUMER_REGISTERS * 256 <= 168 * 384);
@@ -165,7 +165,8 @@ pub const fn tiling(head_dim: u32, seqlen_k: u32) -> Option<Tiling> {
 }
 
 /// The row a forward kernel of `elem_bytes`-byte inputs with these tiles
-/// was built from, if any (the kernels check theirs and read its choices).
+/// was built from, if any: the kernels find theirs here (a compile-time
+/// error when there is none) and read its choices.
 #[inline(always)]
 pub const fn kernel_tiling(
     elem_bytes: u32,
@@ -189,22 +190,6 @@ pub const fn kernel_tiling(
         i += 1;
     }
     None
-}
-
-/// True when `t` is one of the tables' tilings (the kernels check theirs).
-#[inline(always)]
-pub const fn is_tiling(t: Tiling) -> bool {
-    matches!(find(&TILINGS, t.head_dim), Some(u) if same(t, u))
-        || matches!(find(&LONG_TILINGS, t.head_dim), Some(u) if same(t, u))
-        || matches!(find(&FP8_TILINGS, t.head_dim), Some(u) if same(t, u))
-}
-
-#[inline(always)]
-const fn same(a: Tiling, b: Tiling) -> bool {
-    a.head_dim == b.head_dim
-        && a.block_n == b.block_n
-        && a.stages == b.stages
-        && a.peel_masked == b.peel_masked
 }
 
 /// The row of `$table` (a slice of rows with a `head_dim`) for `$head_dim`,
@@ -686,7 +671,7 @@ mod tests {
                 "hdim {}",
                 t.head_dim
             );
-            assert!(is_tiling(t));
+            assert_eq!(kernel_tiling(1, t.head_dim, t.block_n, t.stages), Some(t));
         }
         assert_eq!(fp8_tiling(128), Some(FP8_HDIM128));
         // 16-bit layouts have no Vᵀ: its stages and ring take no bytes.
@@ -703,11 +688,16 @@ mod tests {
         assert_eq!(tiling(64, LONG_KEYS), Some(LONG_TILINGS[0]));
         // No long tiling for hdim 128: the short one at any length.
         assert_eq!(tiling(128, u32::MAX), Some(TILINGS[1]));
-        assert!(TILINGS.into_iter().chain(LONG_TILINGS).all(is_tiling));
-        let odd = Tiling {
-            block_n: 96,
-            ..TILINGS[0]
-        };
-        assert!(!is_tiling(odd));
+        for t in TILINGS.into_iter().chain(LONG_TILINGS) {
+            assert_eq!(kernel_tiling(2, t.head_dim, t.block_n, t.stages), Some(t));
+        }
+        let odd = TILINGS[0];
+        assert_eq!(kernel_tiling(2, odd.head_dim, 96, odd.stages), None);
+        // An FP8 row is no 16-bit kernel's, nor the other way round.
+        assert_eq!(
+            kernel_tiling(2, 256, FP8_HDIM256.block_n, FP8_HDIM256.stages),
+            None
+        );
+        assert_eq!(kernel_tiling(1, 256, HDIM256.block_n, HDIM256.stages), None);
     }
 }
