@@ -14,7 +14,7 @@
 use super::descale::Descale;
 use super::input::FwdInput;
 use super::softmax::OnlineSoftmax;
-use super::{FwdTiles, KvRings, Smem, Work, epilogue, mask_spec};
+use super::{FwdTiles, KvRings, Smem, Work, epilogue, kernel_row, mask_spec};
 use crate::abi::fwd::FwdParams;
 use crate::arch::elem::KMajor;
 use crate::arch::mma_elem::MmaElem;
@@ -24,7 +24,7 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::turns::Turns;
 use crate::arch::wgmma::{self, Accumulator, FragA, Mma, ScaleD};
 use crate::attn::mask::Band;
-use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER, kernel_tiling, transposes_v};
+use crate::attn::tiles::{BLOCK_M, ROWS_PER_CONSUMER, transposes_v};
 use crate::layout::fragment::accumulator;
 use crate::sched::{ConsumerTiles, TileFeed};
 
@@ -319,13 +319,7 @@ where
         prev = *state;
         state.advance();
     };
-    let peel = const {
-        match kernel_tiling(E::BYTES, D, N, S as u32) {
-            Some(t) => t.peel_masked,
-            None => false,
-        }
-    };
-    if peel {
+    if const { kernel_row::<E, D, N, S>().peel_masked } {
         // Last index first: the blocks the band's right edge cuts, those it
         // leaves whole (`Work::unmasked`), those its left edge cuts.
         let top = n_max - 1;

@@ -33,7 +33,7 @@ use crate::attn::blocks::{key_blocks, unmasked_blocks};
 use crate::attn::mask::MaskSpec;
 use crate::attn::tiles::{
     BLOCK_M, CONSUMER_REGISTERS, FEED_SLOTS, FP8_CONSUMER_REGISTERS, FP8_PRODUCER_REGISTERS,
-    PRODUCER_REGISTERS, kernel_tiling, ring_bytes, smem_layout, transposes_v,
+    PRODUCER_REGISTERS, Tiling, kernel_tiling, ring_bytes, smem_layout, transposes_v,
 };
 use crate::sched::{TileFeed, Tiles};
 pub(crate) use input::FwdInput;
@@ -150,6 +150,16 @@ impl<const S: usize> KvRings<S> {
     }
 }
 
+/// The tile-table row of the kernel with inputs `E`, `D` head dims, blocks
+/// of `N` keys and `S` stages (`attn::tiles::kernel_tiling`); a
+/// compile-time error where there is none.
+pub(crate) const fn kernel_row<E: Element, const D: u32, const N: u32, const S: usize>() -> Tiling {
+    match kernel_tiling(E::BYTES, D, N, S as u32) {
+        Some(t) => t,
+        None => panic!("kernel tiles not in attn::tiles' forward tables"),
+    }
+}
+
 /// The producer warpgroup's warps that transpose V (all but the TMA warp),
 /// and their threads.
 const TRANSPOSER_WARPS: u32 = 3;
@@ -182,12 +192,7 @@ pub(crate) unsafe fn run<
         assert!(2 * RS as u32 == N && 2 * RO as u32 == D && E::P_KEYS * KB as u32 == N);
     };
     // The host sizes shared memory and the K/V boxes from the table.
-    let tiling = const {
-        match kernel_tiling(E::BYTES, D, N, S as u32) {
-            Some(t) => t,
-            None => panic!("kernel tiles not in attn::tiles' forward tables"),
-        }
-    };
+    let tiling = const { kernel_row::<E, D, N, S>() };
     let base = smem::base();
     if base & 1023 != 0 {
         trap();
