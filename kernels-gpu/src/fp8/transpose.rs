@@ -50,9 +50,9 @@ pub(crate) unsafe fn v_stage<const D: u32>(v: u32, vt: u32, warp: u32, warps: u3
 /// call's threads write `dst`.
 #[inline(always)]
 pub(crate) unsafe fn v_tile<const ROW: u32>(src: u32, dst: u32, warp: u32, warps: u32) {
-    // Two offsets per lane, moved by two XOR masks per step: what fits the
-    // producer warps' 40 registers beside the tile loop (eight offsets
-    // spilled 16 bytes of it).
+    // Two offsets per lane, moved by two XOR masks per step: eight offsets
+    // spilled 16 bytes at 40 registers, and two blocks in flight need the
+    // FP8 split's 56 (`attn::tiles::FP8_PRODUCER_REGISTERS`).
     let (load, store) = lane_offsets::<ROW>(lane());
     let load_block = |step: u32| {
         let (load_mask, store_mask) = step_masks::<ROW>(step);
