@@ -520,7 +520,11 @@ pub struct BwdSmemLayout {
     pub keys_end: u32,
     /// K and V's one-stage ring.
     pub kv_ring: u32,
-    pub qdo_ring: u32,
+    /// Q's ring (with the LSE row and the producer's word), and dO's (with
+    /// rowsum(dO∘O)): one stage index for both, a barrier each, so S = K·Qᵀ
+    /// starts before dO has landed.
+    pub q_ring: u32,
+    pub dout_ring: u32,
     pub feed_ring: u32,
     pub tile_slots: u32,
     pub bytes: u32,
@@ -541,8 +545,9 @@ pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
     // Two f32 per row and a 16-byte slot for the producer's key-range word.
     let stats_stage_bytes = 2 * t.block_m * 4 + 16;
     let kv_ring = stats + t.stages * stats_stage_bytes;
-    let qdo_ring = kv_ring + ring_bytes(1);
-    let feed_ring = qdo_ring + ring_bytes(t.stages);
+    let q_ring = kv_ring + ring_bytes(1);
+    let dout_ring = q_ring + ring_bytes(t.stages);
+    let feed_ring = dout_ring + ring_bytes(t.stages);
     let tile_slots = feed_ring + ring_bytes(FEED_SLOTS);
     BwdSmemLayout {
         v,
@@ -556,7 +561,8 @@ pub const fn bwd_smem_layout(t: BwdTiling, elem_bytes: u32) -> BwdSmemLayout {
         stats_stage_bytes,
         keys_end: 2 * t.block_m * 4,
         kv_ring,
-        qdo_ring,
+        q_ring,
+        dout_ring,
         feed_ring,
         tile_slots,
         bytes: tile_slots + 4 * FEED_SLOTS,

@@ -19,7 +19,7 @@
 use super::epilogue::{self, Gradient};
 use super::step::fragments;
 use super::walk::{Block, walk};
-use super::{BwdElem, Rings, Smem};
+use super::{BwdElem, CONSUMER_THREADS, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
 use crate::arch::sync::{NamedBarrier, sync};
@@ -27,9 +27,6 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
 use crate::attn::tiles::BWD_KEYS_PER_CONSUMER;
 use crate::sched::TileFeed;
-
-/// Both consumers meet when their dS is written.
-const CONSUMER_THREADS: u32 = 256;
 
 #[inline(always)]
 pub(super) fn run<
@@ -110,10 +107,11 @@ fn query_block<
     let (step, m) = (b.step, b.m);
     let stage = state.index();
     let stats = step.mem.stats(stage);
-    rings.qdo.consumer_wait(state);
     // FA3's order: dPᵀ's GEMM runs while the exponentials are computed,
-    // and dSᵀ comes from the f32 Pᵀ.
+    // and dSᵀ comes from the f32 Pᵀ. Sᵀ needs Q only.
+    rings.q.consumer_wait(state);
     step.issue_transposed::<E, RM>(s, step.mem.k(), step.mem.q(stage));
+    rings.dout.consumer_wait(state);
     step.issue_transposed::<E, RM>(dp, step.mem.v(), step.mem.dout(stage));
     s.wait::<1>(step.wg);
     step.probabilities(s, stats, m);
@@ -145,5 +143,5 @@ fn query_block<
     dk.wait::<0>(step.wg);
     // Every lane read the word and the stage's row statistics; dK, the
     // last GEMM reading Q, has completed.
-    rings.qdo.warp_release_after_loads(state);
+    rings.release_block(state);
 }

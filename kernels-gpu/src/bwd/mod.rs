@@ -33,7 +33,7 @@ use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;
 use crate::arch::elem::MnMajor;
 use crate::arch::mma_elem::MmaElemTransA;
-use crate::arch::pipeline::TmaPipeline;
+use crate::arch::pipeline::{PipelineState, TmaPipeline};
 use crate::arch::regs;
 use crate::arch::smem;
 use crate::arch::sync::sync_block;
@@ -189,10 +189,36 @@ impl Smem {
     }
 }
 
-/// K and V (one stage: a tile's key block), and the Q/dO/statistics ring.
+/// The threads of both consumer warpgroups: the named barriers they meet
+/// at (dS written, and with split roles Pᵀ written), and the arrivals that
+/// free a Q or dO stage.
+pub(super) const CONSUMER_THREADS: u32 = 256;
+
+/// K and V (one stage: a tile's key block), and the rings of Q (with the
+/// LSE row and the producer's key-range word) and of dO (with
+/// rowsum(dO∘O)), which share their stage index and phase: a query block
+/// is one stage of both.
 pub(crate) struct Rings<const S: usize> {
     pub kv: TmaPipeline<1>,
-    pub qdo: TmaPipeline<S>,
+    pub q: TmaPipeline<S>,
+    pub dout: TmaPipeline<S>,
+}
+
+impl<const S: usize> Rings<S> {
+    /// After the warp's last read of the stage (GEMMs completed, the
+    /// statistics and the word read by every lane): this thread frees it
+    /// in both rings.
+    #[inline(always)]
+    pub fn release_block(&self, state: PipelineState<S>) {
+        // Every consumer thread arrives (the rings count 256): each lane's
+        // own reads of the statistics and the key-range word are ordered
+        // before its own release, which the PTX memory model guarantees
+        // only for the releasing thread (lane 0's arrival after
+        // `bar.warp.sync` relied on the warp barrier, which racecheck does
+        // not see).
+        self.q.consumer_release(state);
+        self.dout.consumer_release(state);
+    }
 }
 
 /// # Safety
@@ -250,7 +276,8 @@ pub(crate) unsafe fn run<
         (
             Rings {
                 kv: TmaPipeline::<1>::at(base + l.kv_ring),
-                qdo: TmaPipeline::<S>::at(base + l.qdo_ring),
+                q: TmaPipeline::<S>::at(base + l.q_ring),
+                dout: TmaPipeline::<S>::at(base + l.dout_ring),
             },
             TileFeed::at(base + l.feed_ring, base + l.tile_slots),
         )
@@ -258,9 +285,11 @@ pub(crate) unsafe fn run<
     if warp_index() == 0
         && let Some(one) = elect_one()
     {
-        // One arrival per consumer warp frees K/V or a Q/dO stage.
+        // One arrival per consumer warp frees K/V; one per consumer
+        // thread a Q or dO stage (`Rings::release_block`).
         rings.kv.init(&one, 8);
-        rings.qdo.init(&one, 8);
+        rings.q.init(&one, CONSUMER_THREADS);
+        rings.dout.init(&one, CONSUMER_THREADS);
         feed.init(&one, 0);
     }
     sync_block();

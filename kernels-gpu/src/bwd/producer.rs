@@ -1,8 +1,9 @@
 //! The backward producer: one elected thread loads, per tile, K and V of
-//! the key block once, then for every query block that sees it Q, dO (TMA)
-//! and the block's LSE·log2e and rowsum(dO∘O) (bulk copies) into one ring
-//! stage. Tiles no query sees load nothing (their consumers only write
-//! zero gradients).
+//! the key block once, then for every query block that sees it Q with the
+//! block's LSE·log2e, and dO with its rowsum(dO∘O) (TMA, bulk copies), into
+//! one stage of the Q and the dO ring: Q's barrier completes without
+//! waiting for dO, so S = K·Qᵀ can start. Tiles no query sees load nothing
+//! (their consumers only write zero gradients).
 
 use super::{BwdElem, BwdTiles, Rings, Smem, mask_spec};
 use crate::abi::bwd::BwdParams;
@@ -48,44 +49,46 @@ pub(super) fn run<E: BwdElem, const D: u32, const M: u32, const N: u32, const S:
         let stats_row0 = (w.batch * p.heads + w.head) * p.m_blocks * M;
         for m in w.m_min..w.m_max {
             let stage = state.index();
-            rings.qdo.producer_acquire(state);
+            rings.q.producer_acquire(state);
+            rings.dout.producer_acquire(state);
             // The end of the key blocks that see query block m, for the
             // deterministic order of the dQ reductions (`dq`). The mask is
             // read here, not once per tile: what it hoists spilled at 24
             // registers.
             let (_, keys_end) = key_blocks(&mask_spec(p), m * M, M, N);
-            // SAFETY: the stage's word (free: acquired); published by the
+            // SAFETY: the stage's word (free: acquired); published by Q's
             // arrival below, which releases this thread's earlier stores.
             unsafe { smem::store_u32(mem.keys_end(stage), keys_end) };
-            let full = rings
-                .qdo
-                .producer_expect(state, 2 * M * D * E::BYTES + 2 * M * 4);
             let at = [(m * M) as i32, head, batch];
-            // SAFETY: the stage is free (acquired); boxes (64, M, 1, 1) fill
-            // its Q and dO; query block m starts inside the tensor (m <
-            // ceil(seqlen_q / M)).
-            unsafe {
-                tma::load_rows::<E>(one, p.q_map, mem.q(stage), &full, (M, D), at);
-                tma::load_rows::<E>(one, p.dout_map, mem.dout(stage), &full, (M, D), at);
-            }
             let row = (stats_row0 + m * M) as u64 * 4;
-            // SAFETY: M f32 of each statistic at (batch, head, block m) of
-            // the (batch, heads, m_blocks · M) workspaces: 256 bytes,
-            // 16-byte aligned (M · 4 is); the stage's statistics are free.
+            // Q and its LSE row first (S and P need them), then dO and
+            // rowsum(dO∘O).
+            let q_full = rings.q.producer_expect(state, M * D * E::BYTES + M * 4);
+            // SAFETY: the stage is free (acquired); boxes (64, M, 1, 1) fill
+            // its Q; query block m starts inside the tensor (m <
+            // ceil(seqlen_q / M)); M f32 at (batch, head, block m) of the
+            // (batch, heads, m_blocks · M) LSE workspace: 16-byte aligned
+            // (M · 4 is), into the stage's free statistics.
             unsafe {
+                tma::load_rows::<E>(one, p.q_map, mem.q(stage), &q_full, (M, D), at);
                 bulk::load(
                     one,
                     mem.stats(stage),
                     p.neg_lse_log2.address() + row,
                     M * 4,
-                    &full,
+                    &q_full,
                 );
+            }
+            let dout_full = rings.dout.producer_expect(state, M * D * E::BYTES + M * 4);
+            // SAFETY: as for Q, dO and the rowsum workspace.
+            unsafe {
+                tma::load_rows::<E>(one, p.dout_map, mem.dout(stage), &dout_full, (M, D), at);
                 bulk::load(
                     one,
                     mem.stats(stage) + M * 4,
                     p.dpsum.address() + row,
                     M * 4,
-                    &full,
+                    &dout_full,
                 );
             }
             state.advance();

@@ -22,7 +22,7 @@
 use super::epilogue::{self, Gradient};
 use super::step::{fragments, unpacked};
 use super::walk::{Block, walk};
-use super::{BwdElem, Rings, Smem};
+use super::{BwdElem, CONSUMER_THREADS, Rings, Smem};
 use crate::abi::bwd::BwdParams;
 use crate::arch::pipeline::PipelineState;
 use crate::arch::sync::{NamedBarrier, arrive, sync};
@@ -30,9 +30,6 @@ use crate::arch::thread::Warpgroup;
 use crate::arch::wgmma::{Accumulator, FragA, Mma};
 use crate::sched::TileFeed;
 
-/// Both consumers take part in the Pᵀ and dS barriers (one arrives, the
-/// other waits).
-const CONSUMER_THREADS: u32 = 256;
 /// Where the tiles live among the layout's two 64 x 64 tiles.
 const DS_TILE: u32 = 0;
 const P_TILE: u32 = 1;
@@ -117,7 +114,7 @@ fn scores<
 {
     let (step, mem) = (b.step, b.step.mem);
     let stage = state.index();
-    rings.qdo.consumer_wait(state);
+    rings.q.consumer_wait(state);
     let mut s = Accumulator::<RM>::zeroed();
     step.issue_transposed::<E, RM>(&mut s, mem.k(), mem.q(stage));
     s.wait::<0>(step.wg);
@@ -128,6 +125,7 @@ fn scores<
     // block's dS stored.
     step.store_transposed::<E, KM>(&p_frags, mem.ds(P_TILE));
     arrive(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
+    rings.dout.consumer_wait(state);
     step.issue_gradient::<E, RD, KM>(dv, &p_frags, mem.dout(stage));
     sync(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
     dv.wait::<0>(step.wg);
@@ -157,7 +155,7 @@ fn score_gradients<
 {
     let (step, mem) = (b.step, b.step.mem);
     let stage = state.index();
-    rings.qdo.consumer_wait(state);
+    rings.dout.consumer_wait(state);
     let mut dp = Accumulator::<RM>::zeroed();
     step.issue_transposed::<E, RM>(&mut dp, mem.v(), mem.dout(stage));
     sync(NamedBarrier::BwdPWritten, CONSUMER_THREADS);
@@ -170,6 +168,8 @@ fn score_gradients<
     // the dS tile) completed before it stored this block's Pᵀ.
     step.store_transposed::<E, KM>(&ds_frags, mem.ds(DS_TILE));
     arrive(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
+    // Q (and the producer's word, read by `reduce_dq`).
+    rings.q.consumer_wait(state);
     step.issue_gradient::<E, RD, KM>(dk, &ds_frags, mem.q(stage));
     dk.wait::<0>(step.wg);
     b.reduce_dq::<E, S, DQ_REGISTERS, DQ_COLS>(rings, state, mem.ds(DS_TILE));

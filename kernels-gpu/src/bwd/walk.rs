@@ -47,7 +47,7 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
         let step = self.step;
         let keys_end = self.keys_end(state);
         // Every lane read this word and the stage's row statistics.
-        rings.qdo.warp_release_after_loads(state);
+        rings.release_block(state);
         let mut dq = Accumulator::<R>::zeroed();
         step.issue_dq::<E, R, COLS>(&mut dq, ds);
         dq.wait::<0>(step.wg);
