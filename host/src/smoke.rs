@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, LaunchShape};
-use fa3_kernels::abi::{Kernel, SmokeAxpy, SmokeParams};
+use fa3_kernels::abi::{Kernel, SmokeAxpy, SmokeParams, SmokeSpin, SpinParams};
 
 impl Gpu {
     /// `out[i] = alpha * x[i] + y[i]` on the GPU (f32, one rounding per
@@ -55,5 +55,18 @@ impl Gpu {
         // the inputs; the guards keep them tracked until the launch is issued,
         // and cudarc's stream tracking keeps them alive until it has run.
         unsafe { self.launch::<SmokeAxpy>(shape, params) }
+    }
+
+    /// Queues one thread that spins `cycles` SM clock cycles on this GPU's
+    /// stream (`torch.cuda._sleep`): work queued after it waits for it, so
+    /// the host can enqueue a timed call before its start event is reached.
+    pub fn spin_cycles(&self, cycles: u64) -> Result<()> {
+        let shape = LaunchShape {
+            grid: (1, 1, 1),
+            threads_per_block: 1,
+            dynamic_smem_bytes: 0,
+        };
+        // SAFETY: the kernel reads only its parameter and touches no memory.
+        unsafe { self.launch::<SmokeSpin>(shape, SpinParams { cycles }) }
     }
 }

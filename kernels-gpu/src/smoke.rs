@@ -1,6 +1,8 @@
-//! The smoke kernel: a grid-stride `out = alpha * x + y` over f32.
+//! The smoke kernels: a grid-stride `out = alpha * x + y` over f32, and a
+//! one-thread spin of a number of clock cycles.
 
-use crate::abi::SmokeParams;
+use crate::abi::{SmokeParams, SpinParams};
+use core::arch::asm;
 use core::arch::nvptx::{_block_dim_x, _block_idx_x, _grid_dim_x, _thread_idx_x};
 
 /// # Safety
@@ -28,4 +30,22 @@ pub(crate) unsafe fn axpy(p: SmokeParams) {
         }
         i += stride;
     }
+}
+
+/// Returns once `p.cycles` cycles of this SM's clock have passed.
+///
+/// # Safety
+/// None beyond a launch: it touches no memory.
+pub(crate) unsafe fn spin(p: SpinParams) {
+    let start = clock64();
+    while clock64().wrapping_sub(start) < p.cycles {}
+}
+
+/// The SM's 64-bit cycle counter.
+#[inline(always)]
+fn clock64() -> u64 {
+    let t: u64;
+    // SAFETY: reads a special register; volatile, so each read is its own.
+    unsafe { asm!("mov.u64 {t}, %clock64;", t = out(reg64) t) };
+    t
 }

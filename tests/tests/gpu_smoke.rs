@@ -90,3 +90,21 @@ fn smoke_axpy_rejects_mismatched_lengths_and_leaves_out_untouched() {
     );
     assert_eq!(gpu.download(&out).unwrap(), poison);
 }
+
+#[test]
+#[ignore = "needs an NVIDIA Hopper GPU"]
+fn spin_holds_the_stream_for_its_cycles() {
+    let gpu = Gpu::new(0).expect("a Hopper GPU");
+    // No Hopper SM clock runs above 2.5 GHz (an H200's boost is 1.98):
+    // 2.5M cycles last at least 1 ms, 10M at least 4 ms.
+    for (cycles, at_least_ms) in [(2_500_000u64, 1.0f32), (10_000_000, 4.0)] {
+        let ms = gpu.time_ms(|| gpu.spin_cycles(cycles)).unwrap();
+        assert!(
+            ms >= at_least_ms,
+            "{cycles} cycles took {ms} ms, under {at_least_ms}"
+        );
+    }
+    // Zero cycles return at once.
+    let ms = gpu.time_ms(|| gpu.spin_cycles(0)).unwrap();
+    assert!(ms < 1.0, "0 cycles took {ms} ms");
+}

@@ -27,6 +27,17 @@ pub struct SmokeParams {
 // SAFETY: repr(C), Copy, align 8, device addresses as GlobalPtr.
 unsafe impl KernelParams for SmokeParams {}
 
+/// Parameters of [`SmokeSpin`]: one thread spins `cycles` SM clock cycles.
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(Debug))]
+pub struct SpinParams {
+    pub cycles: u64,
+}
+
+// SAFETY: repr(C), Copy, align 8, no pointers.
+unsafe impl KernelParams for SpinParams {}
+
 // Device-side names the bodies below refer to (nvptx64 only).
 #[cfg(target_arch = "nvptx64")]
 use crate::{
@@ -93,6 +104,9 @@ kernel_table! {
     /// The smoke kernel: proves the build, load and launch path end to end.
     /// Grid-stride loop, so any grid covers any length.
     SmokeAxpy: fa3_smoke_axpy(SmokeParams) [256, 1] => smoke::axpy;
+    /// One thread busy for a number of clock cycles: queued by the bench
+    /// after each L2 flush, as the Python peers queue `torch.cuda._sleep`.
+    SmokeSpin: fa3_smoke_spin(SpinParams) [32, 1] => smoke::spin;
 
     /// TMA round trip of 2-D boxes.
     SelftestTma2d: fa3_selftest_tma_2d(TmaRoundTripParams) [128, 1] => tma_round_trip::round_trip::<2>;

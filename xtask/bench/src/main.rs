@@ -213,9 +213,9 @@ fn method(s: &Settings) -> Method {
         timing: format!(
             "CUDA events around each call; {} untimed warm-up calls, then median, min and max \
              of {} timed calls; L2 flushed before each timed call (fa3: 768 MB streamed by the \
-             smoke kernel; PyTorch peers and FA3: a 256 MB buffer zeroed, then a ~1 ms spin kernel \
-             so the call is enqueued before its start event and the Python interface's host \
-             time is not counted); random normal inputs. \
+             smoke kernel; PyTorch peers and FA3: a 256 MB buffer zeroed), then a ~1 ms spin \
+             kernel (2M cycles, for all of them) so the call is enqueued before its start event \
+             and the Python interface's host time is not counted; random normal inputs. \
              FA3 (JAX) differs, see fa3_jax_timing",
             s.warmup, s.reps
         ),

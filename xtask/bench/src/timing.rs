@@ -7,6 +7,11 @@ use fa3::{DeviceBuffer, Gpu};
 
 /// f32 elements of each flush buffer: 256 MB, five times an H200's L2.
 const FLUSH_LEN: usize = 1 << 26;
+/// GPU cycles of the spin queued after each flush (about 1 ms at 1.98
+/// GHz): the same as the Python peers' (`py/peers.py`), so every
+/// event-timed implementation starts its call after the same idle-free
+/// gap, and the host has enqueued the call before its start event.
+pub const SPIN_CYCLES: u64 = 2_000_000;
 
 /// Evicts the L2 cache by streaming 768 MB through it with the smoke
 /// kernel (`out = x + y`), which also gives the device copy rate.
@@ -54,7 +59,8 @@ impl L2Flush {
 }
 
 /// Runs `work` `warmup` times, then `reps` times between CUDA events, each
-/// after a flush. `work` must issue its GPU work on `gpu`'s stream.
+/// after a flush and a spin of [`SPIN_CYCLES`]. `work` must issue its GPU
+/// work on `gpu`'s stream.
 pub fn time_reps(
     gpu: &Gpu,
     mut flush: Option<&mut L2Flush>,
@@ -69,6 +75,7 @@ pub fn time_reps(
     for _ in 0..reps {
         if let Some(flush) = flush.as_deref_mut() {
             flush.run(gpu)?;
+            gpu.spin_cycles(SPIN_CYCLES)?;
         }
         samples.push(f64::from(gpu.time_ms(&mut work)?));
     }
