@@ -16,14 +16,23 @@ pub enum NamedBarrier {
     /// (each one's dQ GEMM reads the other's); with split roles, consumer
     /// 1 has written the block's dS.
     BwdDsWritten = 3,
-    /// Backward: consumer warpgroup 1's own warps (its dQ staging block
-    /// free, or written).
+    /// Backward: consumer warpgroup 1's own warps (its turn to add dQ from
+    /// registers, deterministic launches).
     BwdConsumer1 = 4,
     /// Backward: consumer warpgroup 2's own warps.
     BwdConsumer2 = 5,
     /// Backward with split roles: consumer 0 has stored the query block's
     /// Pᵀ (consumer 1 computes dSᵀ from it).
     BwdPWritten = 6,
+    /// Backward, staged dQ: the dQ writer warp freed consumer 1's staging
+    /// block (its previous reduction has read it).
+    BwdDqFree1 = 7,
+    /// Backward, staged dQ: the same for consumer 2.
+    BwdDqFree2 = 8,
+    /// Backward, staged dQ: consumer 1 has stored its dQ partial.
+    BwdDqFull1 = 9,
+    /// Backward, staged dQ: consumer 2 has stored its dQ partial.
+    BwdDqFull2 = 10,
 }
 
 impl NamedBarrier {
@@ -46,6 +55,28 @@ impl NamedBarrier {
             NamedBarrier::BwdConsumer1
         } else {
             NamedBarrier::BwdConsumer2
+        }
+    }
+
+    /// The barrier at which backward consumer `i` (0 or 1) finds its dQ
+    /// staging block free.
+    #[inline(always)]
+    pub fn bwd_dq_free(i: u32) -> Self {
+        if i == 0 {
+            NamedBarrier::BwdDqFree1
+        } else {
+            NamedBarrier::BwdDqFree2
+        }
+    }
+
+    /// The barrier at which backward consumer `i` (0 or 1) hands its staged
+    /// dQ partial to the writer.
+    #[inline(always)]
+    pub fn bwd_dq_full(i: u32) -> Self {
+        if i == 0 {
+            NamedBarrier::BwdDqFull1
+        } else {
+            NamedBarrier::BwdDqFull2
         }
     }
 }

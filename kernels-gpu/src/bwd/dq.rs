@@ -1,10 +1,15 @@
-//! dQ partials into the f32 accumulator in global memory. Each consumer
-//! stages its 64 x 64 blocks of a query block's partial in shared memory
-//! in fragment order (`layout::fragment`: conflict-free 16-byte stores)
-//! and one of its threads adds them into the accumulator with one bulk
-//! reduce-add
-//! (FA3 does the same with a dedicated warp; here the consumer's elected
-//! thread issues it and moves on, the reduction runs in L2).
+//! dQ partials into the f32 accumulator in global memory, one of two ways
+//! (`attn::tiles::DqAdd`):
+//! - staged (FA3's dQ writer): each consumer stores its 64 x 64 blocks of
+//!   a query block's partial in shared memory in fragment order
+//!   (`layout::fragment`: conflict-free 16-byte stores) and only arrives;
+//!   warp 1 of the producer warpgroup ([`write`]) adds them into the
+//!   accumulator with one bulk reduce-add per consumer and frees the
+//!   staging block once the reduction has read it. The consumers never
+//!   wait on the reduction (the bulk-group waits and, when deterministic,
+//!   the turns were 43 instructions of the hdim 128 loop, PERF.md);
+//! - from registers: each consumer thread adds its registers with
+//!   16-byte L2 atomics, in the same fragment order.
 //!
 //! Deterministic launches order the reductions of each query block: the
 //! key blocks that see it add in descending order (the launch's tile order
@@ -12,7 +17,7 @@
 //! for started earlier and the wait cannot deadlock), consumer 0 before
 //! consumer 1, counted by the block's semaphore.
 
-use super::{Smem, Work};
+use super::{BwdTiles, Smem, Work, mask_spec};
 use crate::abi::GlobalPtr;
 use crate::abi::bwd::BwdParams;
 use crate::arch::bulk;
@@ -21,25 +26,54 @@ use crate::arch::global::{
     release_increment_gpu,
 };
 use crate::arch::smem;
-use crate::arch::sync::{NamedBarrier, fence_proxy_async_shared, sync};
+use crate::arch::sync::{NamedBarrier, arrive, fence_proxy_async_shared, sync};
 use crate::arch::thread::{Elected, Warpgroup, elect_one, warp_index};
 use crate::arch::tma;
 use crate::arch::wgmma::{Accumulator, Mma};
+use crate::attn::blocks::key_blocks;
 use crate::attn::tiles::BwdTiling;
 use crate::epilogue::for_each_fragment_chunk;
 use crate::layout::fragment::FRAG_BLOCK_BYTES;
+use crate::sched::{ConsumerTiles, TileFeed};
 
 /// The threads of one consumer warpgroup.
 const WARPGROUP_THREADS: u32 = 128;
+/// The threads of the dQ writer: one warp, all of whose lanes follow the
+/// tile feed and meet the consumers at the staging barriers.
+pub(super) const WRITER_THREADS: u32 = 32;
+/// A consumer and the writer at a staging barrier.
+const STAGING_THREADS: u32 = WARPGROUP_THREADS + WRITER_THREADS;
 
+/// Where consumer `c`'s part of query block `m` of `w`'s head goes in the
+/// accumulator (its blocks are consecutive), and the query block's
+/// semaphore.
+#[inline(always)]
+fn target(p: &BwdParams, t: BwdTiling, w: &Work, m: u32, c: u32) -> (u64, GlobalPtr<u32>) {
+    let head_row = w.batch * p.heads + w.head;
+    let first = t.dq_accum_block(head_row, p.m_blocks, m, c * t.dq_blocks_per_consumer());
+    let dst = p.dq_accum.address() + first as u64 * FRAG_BLOCK_BYTES as u64;
+    let head_block = head_row * p.m_blocks + m;
+    let flag = GlobalPtr::<u32>::from_address(p.dq_semaphores.address() + 4 * head_block as u64);
+    (dst, flag)
+}
+
+/// The semaphore value at which consumer `c`'s part of key block `w` is
+/// added: after the key blocks above it that see the query block
+/// (`keys_end`: the end of their range), consumer 0 before consumer 1.
+#[inline(always)]
+fn turn(w: &Work, keys_end: u32, c: u32) -> u32 {
+    2 * (keys_end - 1 - w.n_block) + c
+}
+
+/// A consumer's side of the dQ reduction.
 pub(super) struct DqReducer<'a> {
     p: &'a BwdParams,
     tiling: BwdTiling,
     me: u32,
     thread: u32,
     stage: u32,
-    barrier: NamedBarrier,
-    /// The thread that issues the reductions (lane 0 of the first warp).
+    /// The issuer of a deterministic launch's turns, from registers (lane
+    /// 0 of the first warp).
     issuer: Option<Elected>,
 }
 
@@ -52,7 +86,6 @@ impl<'a> DqReducer<'a> {
             me,
             thread: wg.thread(),
             stage: mem.dq(me),
-            barrier: NamedBarrier::bwd_consumer(me),
             issuer: if warp_index().is_multiple_of(4) {
                 elect_one()
             } else {
@@ -64,82 +97,32 @@ impl<'a> DqReducer<'a> {
     /// Adds this consumer's partial `dq` of query block `m` of `w`'s head
     /// (its `R / 32` 64 x 64 blocks,
     /// `attn::tiles::BwdTiling::dq_blocks_per_consumer`). `keys_end`: the
-    /// end of the key blocks that see query block m.
+    /// end of the key blocks that see query block m (read only when the
+    /// consumer adds from registers and takes the turns itself).
     #[inline(always)]
-    pub fn reduce<const R: usize>(&self, dq: &Accumulator<R>, w: &Work, m: u32, keys_end: u32)
-    where
+    pub fn reduce<const R: usize>(
+        &self,
+        dq: &Accumulator<R>,
+        w: &Work,
+        m: u32,
+        keys_end: impl FnOnce() -> u32,
+    ) where
         Accumulator<R>: Mma,
     {
         if !self.tiling.dq_staged() {
             self.add_from_registers(dq, w, m, keys_end);
             return;
         }
-        let p = self.p;
-        // The staging block is free once the previous reduction has read it.
-        if let Some(one) = &self.issuer {
-            tma::wait_group_read::<0>(one);
-        }
-        sync(self.barrier, WARPGROUP_THREADS);
+        // The writer frees the staging block once its reduction has read
+        // it.
+        sync(NamedBarrier::bwd_dq_free(self.me), STAGING_THREADS);
         for_each_fragment_chunk(dq, self.stage as u64, self.thread, |at, words| {
             // SAFETY: this consumer's staging block, free (synchronized
             // above), one 16-byte chunk per thread and register group.
             unsafe { smem::store_16_bytes(at as u32, words) };
         });
         fence_proxy_async_shared();
-        sync(self.barrier, WARPGROUP_THREADS);
-        let Some(one) = &self.issuer else {
-            return;
-        };
-        let (dst, flag) = self.target(w, m);
-        let bytes = self.tiling.dq_stage_bytes();
-        if p.deterministic == 0 {
-            // SAFETY: the staged block (fenced, synchronized) into query
-            // block m's part of the accumulator, which the preprocess
-            // cleared and only reductions touch during this kernel.
-            unsafe { bulk::reduce_add_f32(one, dst, self.stage, bytes) };
-            tma::commit_group(one);
-            return;
-        }
-        let turn = self.turn(w, keys_end);
-        // SAFETY: the block's semaphore (cleared by the preprocess; only
-        // these atomics touch it); its earlier turns belong to CTAs that
-        // started before this one.
-        unsafe {
-            while load_acquire_gpu(flag) != turn {}
-            fence_proxy_async_global();
-            bulk::reduce_add_f32(one, dst, self.stage, bytes);
-            tma::commit_group(one);
-            tma::wait_group::<0>(one);
-            release_increment_gpu(flag);
-        }
-    }
-
-    /// Where this consumer's blocks of query block `m` of `w`'s head go in
-    /// the accumulator (consecutive), and the query block's semaphore.
-    #[inline(always)]
-    fn target(&self, w: &Work, m: u32) -> (u64, GlobalPtr<u32>) {
-        let (p, t) = (self.p, self.tiling);
-        let head_row = w.batch * p.heads + w.head;
-        let first = t.dq_accum_block(
-            head_row,
-            p.m_blocks,
-            m,
-            self.me * t.dq_blocks_per_consumer(),
-        );
-        let dst = p.dq_accum.address() + first as u64 * FRAG_BLOCK_BYTES as u64;
-        let head_block = head_row * p.m_blocks + m;
-        let flag =
-            GlobalPtr::<u32>::from_address(p.dq_semaphores.address() + 4 * head_block as u64);
-        (dst, flag)
-    }
-
-    /// The semaphore value at which this consumer of key block `w` adds:
-    /// after the key blocks above it that see the query block
-    /// (`keys_end`: the end of their range, from the producer), consumer 0
-    /// before consumer 1.
-    #[inline(always)]
-    fn turn(&self, w: &Work, keys_end: u32) -> u32 {
-        2 * (keys_end - 1 - w.n_block) + self.me
+        arrive(NamedBarrier::bwd_dq_full(self.me), STAGING_THREADS);
     }
 
     /// `reduce` without staging: each thread adds its registers into the
@@ -152,19 +135,22 @@ impl<'a> DqReducer<'a> {
         dq: &Accumulator<R>,
         w: &Work,
         m: u32,
-        keys_end: u32,
+        keys_end: impl FnOnce() -> u32,
     ) where
         Accumulator<R>: Mma,
     {
-        let (dst, flag) = self.target(w, m);
+        let (dst, flag) = target(self.p, self.tiling, w, m, self.me);
         let deterministic = self.p.deterministic != 0;
+        let barrier = NamedBarrier::bwd_consumer(self.me);
         if deterministic {
             if self.issuer.is_some() {
-                let turn = self.turn(w, keys_end);
-                // SAFETY: as in `reduce`.
+                let turn = turn(w, keys_end(), self.me);
+                // SAFETY: the block's semaphore (cleared by the preprocess;
+                // only these atomics touch it); its earlier turns belong to
+                // CTAs that started before this one.
                 while unsafe { load_acquire_gpu(flag) } != turn {}
             }
-            sync(self.barrier, WARPGROUP_THREADS);
+            sync(barrier, WARPGROUP_THREADS);
         }
         for_each_fragment_chunk(dq, dst, self.thread, |at, words| {
             // SAFETY: this consumer's blocks of query block m of the
@@ -174,21 +160,94 @@ impl<'a> DqReducer<'a> {
         });
         if deterministic {
             fence_acq_rel_gpu();
-            sync(self.barrier, WARPGROUP_THREADS);
+            sync(barrier, WARPGROUP_THREADS);
             if self.issuer.is_some() {
-                // SAFETY: as in `reduce`; every thread's additions are
-                // fenced before the barrier above.
+                // SAFETY: as above; every thread's additions are fenced
+                // before the barrier above.
                 unsafe { release_increment_gpu(flag) };
             }
         }
     }
+}
 
-    /// Waits for the last reduction to finish reading shared memory (the
-    /// CTA must not exit before).
-    #[inline(always)]
-    pub fn finish(&self) {
-        if let Some(one) = &self.issuer {
-            tma::wait_group::<0>(one);
+/// The dQ writer of a staged tiling, run by one whole warp of the producer
+/// warpgroup: follows the tile feed as the consumers do and, for each
+/// query block they visit, frees consumer c's staging block (once the
+/// previous reduction has read it), waits for its partial and adds it
+/// into the accumulator with one bulk reduce-add from one lane, consumer 0
+/// then 1.
+#[inline(always)]
+pub(super) fn write<const M: u32, const N: u32>(p: &BwdParams, mem: &Smem, feed: &TileFeed) {
+    let tiling = mem.tiling;
+    let bytes = tiling.dq_stage_bytes();
+    let one = elect_one();
+    let mut tiles = ConsumerTiles::new(BwdTiles::<M, N>(p), feed);
+    while let Some(w) = tiles.current() {
+        for m in w.m_min..w.m_max {
+            for c in 0..2 {
+                if let Some(one) = &one {
+                    // Groups in flight: consumer c's previous one, then
+                    // at most the other consumer's.
+                    tma::wait_group_read::<1>(one);
+                }
+                arrive(NamedBarrier::bwd_dq_free(c), STAGING_THREADS);
+                sync(NamedBarrier::bwd_dq_full(c), STAGING_THREADS);
+                if let Some(one) = &one {
+                    let (dst, flag) = target(p, tiling, &w, m, c);
+                    // SAFETY: consumer c's staged part (fenced, then the
+                    // barrier above) into its blocks of query block m of
+                    // the accumulator, which the preprocess cleared and
+                    // only reductions touch during this kernel.
+                    unsafe { add_staged::<M, N>(one, p, &w, m, c, dst, flag, mem.dq(c), bytes) };
+                }
+            }
         }
+        tiles.advance();
+    }
+    if let Some(one) = &one {
+        // The CTA must not exit while a reduction still reads its staging.
+        tma::wait_group::<0>(one);
+    }
+}
+
+/// One bulk reduce-add of `bytes` from `src` to `dst`; in a deterministic
+/// launch at consumer `c`'s turn of query block `m`, completed before the
+/// semaphore moves on.
+///
+/// # Safety
+/// As `bulk::reduce_add_f32`; `flag` is the query block's semaphore
+/// (cleared by the preprocess; only these atomics touch it).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn add_staged<const M: u32, const N: u32>(
+    one: &Elected,
+    p: &BwdParams,
+    w: &Work,
+    m: u32,
+    c: u32,
+    dst: u64,
+    flag: GlobalPtr<u32>,
+    src: u32,
+    bytes: u32,
+) {
+    if p.deterministic == 0 {
+        // SAFETY: per the contract.
+        unsafe { bulk::reduce_add_f32(one, dst, src, bytes) };
+        tma::commit_group(one);
+        return;
+    }
+    // The end of the key blocks that see query block m, as the producer
+    // computes it (the mask read here: held, it spills at 24 registers).
+    let (_, keys_end) = key_blocks(&mask_spec(p), m * M, M, N);
+    let turn = turn(w, keys_end, c);
+    // SAFETY: per the contract; the semaphore's earlier turns belong to
+    // CTAs that started before this one.
+    unsafe {
+        while load_acquire_gpu(flag) != turn {}
+        fence_proxy_async_global();
+        bulk::reduce_add_f32(one, dst, src, bytes);
+        tma::commit_group(one);
+        tma::wait_group::<0>(one);
+        release_increment_gpu(flag);
     }
 }

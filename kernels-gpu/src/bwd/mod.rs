@@ -7,9 +7,9 @@
 //!   two consumer warpgroups keep dK and dV in f32 registers and for each
 //!   query block compute Sᵀ = K·Qᵀ, Pᵀ, dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ∘ (dPᵀ − D),
 //!   dV += Pᵀ·dO, dK += dSᵀ·Q and a dQ partial dS·K, which `dq` adds into
-//!   the accumulator in global memory with one bulk reduce-add per
-//!   consumer. How the consumers share the work is the tiling's
-//!   (`attn::tiles::BwdConsumers`): 64 keys each (`consumer`), or the same
+//!   the accumulator in global memory (staged: one bulk reduce-add per
+//!   consumer, issued by warp 1 of the producer warpgroup). How the
+//!   consumers share the work is the tiling's (`attn::tiles::BwdConsumers`): 64 keys each (`consumer`), or the same
 //!   64 keys with the score and the score-gradient GEMMs split between
 //!   them (`roles`, hdim 256).
 //! - `convert`: dQ (and with GQA dK, dV summed over each group) from the
@@ -290,7 +290,15 @@ pub(crate) unsafe fn run<
         rings.kv.init(&one, 8);
         rings.q.init(&one, CONSUMER_THREADS);
         rings.dout.init(&one, CONSUMER_THREADS);
-        feed.init(&one, 0);
+        // The dQ writer follows the tiles too.
+        feed.init(
+            &one,
+            if tiling.dq_staged() {
+                dq::WRITER_THREADS
+            } else {
+                0
+            },
+        );
     }
     sync_block();
 
@@ -299,15 +307,21 @@ pub(crate) unsafe fn run<
     match wg.index() {
         0 => {
             regs::release::<BWD_PRODUCER_REGISTERS>(&wg);
-            if warp_index() == 0
-                && let Some(one) = elect_one()
-            {
-                producer::run::<E, D, M, N, S>(&one, &p, &mem, &feed, &rings);
+            match warp_index() {
+                0 => {
+                    if let Some(one) = elect_one() {
+                        producer::run::<E, D, M, N, S>(&one, &p, &mem, &feed, &rings);
+                    }
+                }
+                1 if tiling.dq_staged() => dq::write::<M, N>(&p, &mem, &feed),
+                _ => {}
             }
         }
-        c @ (1 | 2) => {
+        1 | 2 => {
             regs::acquire::<BWD_CONSUMER_REGISTERS>(&wg);
-            let me = c - 1;
+            // The consumer index read after `setmaxnreg`: computed before
+            // it, it crossed it in a register, which ptxas spilled.
+            let me = warp_index() / 4 - 1;
             match tiling.consumers {
                 BwdConsumers::SplitKeys => {
                     consumer::run::<E, D, M, N, S, RD, RM, KM>(&wg, me, &p, &mem, &feed, &rings)

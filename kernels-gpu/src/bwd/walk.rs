@@ -51,7 +51,7 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
         let mut dq = Accumulator::<R>::zeroed();
         step.issue_dq::<E, R, COLS>(&mut dq, ds);
         dq.wait::<0>(step.wg);
-        self.reducer.reduce(&dq, self.w, self.m, keys_end);
+        self.reducer.reduce(&dq, self.w, self.m, || keys_end);
     }
 }
 
@@ -111,5 +111,4 @@ pub(super) fn walk<const D: u32, const M: u32, const N: u32, const S: usize, G>(
         store(&w, key0, &mut g);
         tiles.advance();
     }
-    reducer.finish();
 }
