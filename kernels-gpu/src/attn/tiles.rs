@@ -385,7 +385,7 @@ pub const BWD_HDIM64: BwdTiling = BwdTiling {
     block_m: 128,
     stages: 2,
     consumers: BwdConsumers::SplitKeys,
-    dq_add: DqAdd::FromRegisters,
+    dq_add: DqAdd::Staged,
 };
 pub const BWD_HDIM128: BwdTiling = BwdTiling {
     head_dim: 128,
