@@ -139,9 +139,12 @@ fn query_block<
     step.issue_gradient::<E, RD, KM>(dk, &ds_frags, step.mem.q(stage));
     dq.wait::<1>(step.wg);
     dv.fence_operands();
+    // dV's GEMM, the last reading dO, has completed; every lane read
+    // rowsum(dO∘O).
+    rings.release_dout(state);
     b.reducer.reduce(&dq, b.w, m, || b.keys_end(state));
     dk.wait::<0>(step.wg);
-    // Every lane read the word and the stage's row statistics; dK, the
-    // last GEMM reading Q, has completed.
-    rings.release_block(state);
+    // Every lane read the word and the LSE row; dK, the last GEMM reading
+    // Q, has completed.
+    rings.release_q(state);
 }

@@ -205,19 +205,25 @@ pub(crate) struct Rings<const S: usize> {
 }
 
 impl<const S: usize> Rings<S> {
-    /// After the warp's last read of the stage (GEMMs completed, the
-    /// statistics and the word read by every lane): this thread frees it
-    /// in both rings.
+    // Every consumer thread arrives (the rings count 256): each lane's own
+    // reads of the statistics and the key-range word are ordered before
+    // its own release, which the PTX memory model guarantees only for the
+    // releasing thread (lane 0's arrival after `bar.warp.sync` relied on
+    // the warp barrier, which racecheck does not see).
+
+    /// After this thread's last read of the stage's dO (the GEMMs reading
+    /// it completed) and of its rowsum(dO∘O): frees it, so the producer
+    /// loads the next dO while Q's GEMMs still run (FA3's order).
     #[inline(always)]
-    pub fn release_block(&self, state: PipelineState<S>) {
-        // Every consumer thread arrives (the rings count 256): each lane's
-        // own reads of the statistics and the key-range word are ordered
-        // before its own release, which the PTX memory model guarantees
-        // only for the releasing thread (lane 0's arrival after
-        // `bar.warp.sync` relied on the warp barrier, which racecheck does
-        // not see).
-        self.q.consumer_release(state);
+    pub fn release_dout(&self, state: PipelineState<S>) {
         self.dout.consumer_release(state);
+    }
+
+    /// After this thread's last read of the stage's Q (GEMMs completed),
+    /// its LSE row and the key-range word.
+    #[inline(always)]
+    pub fn release_q(&self, state: PipelineState<S>) {
+        self.q.consumer_release(state);
     }
 }
 
@@ -286,7 +292,7 @@ pub(crate) unsafe fn run<
         && let Some(one) = elect_one()
     {
         // One arrival per consumer warp frees K/V; one per consumer
-        // thread a Q or dO stage (`Rings::release_block`).
+        // thread a Q or dO stage (`Rings::release_q`, `release_dout`).
         rings.kv.init(&one, 8);
         rings.q.init(&one, CONSUMER_THREADS);
         rings.dout.init(&one, CONSUMER_THREADS);

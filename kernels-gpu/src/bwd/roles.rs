@@ -129,6 +129,8 @@ fn scores<
     step.issue_gradient::<E, RD, KM>(dv, &p_frags, mem.dout(stage));
     sync(NamedBarrier::BwdDsWritten, CONSUMER_THREADS);
     dv.wait::<0>(step.wg);
+    // dV's GEMM was this consumer's last read of dO.
+    rings.release_dout(state);
     b.reduce_dq::<E, S, DQ_REGISTERS, DQ_COLS>(rings, state, mem.ds(DS_TILE));
 }
 
@@ -163,6 +165,8 @@ fn score_gradients<
     let p_frags: [FragA<E>; KM] = unsafe { step.load_transposed::<E, KM>(mem.ds(P_TILE)) };
     dp.wait::<0>(step.wg);
     step.score_gradients(|reg| unpacked(&p_frags, reg), &mut dp, mem.stats(stage));
+    // dPᵀ's GEMM and the rowsum reads were this consumer's use of dO.
+    rings.release_dout(state);
     let ds_frags: [FragA<E>; KM] = fragments(&dp);
     // Consumer 0's dQ GEMM of the previous block (the other reader of
     // the dS tile) completed before it stored this block's Pᵀ.

@@ -32,7 +32,7 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
         unsafe { smem::load_u32(self.step.mem.keys_end(state.index())) }
     }
 
-    /// After the consumer's last GEMM reading the stage: frees it, then
+    /// After the consumer's last GEMM reading the stage: frees its Q, then
     /// computes its `COLS` columns of the block's dQ partial from dS tile
     /// `ds` and reduces them into the accumulator in global memory.
     #[inline(always)]
@@ -46,8 +46,9 @@ impl<const D: u32, const M: u32, const N: u32> Block<'_, D, M, N> {
     {
         let step = self.step;
         let keys_end = self.keys_end(state);
-        // Every lane read this word and the stage's row statistics.
-        rings.release_block(state);
+        // Every lane read this word and the LSE row; the caller's GEMMs
+        // reading Q have completed (dO was freed earlier).
+        rings.release_q(state);
         let mut dq = Accumulator::<R>::zeroed();
         step.issue_dq::<E, R, COLS>(&mut dq, ds);
         dq.wait::<0>(step.wg);
