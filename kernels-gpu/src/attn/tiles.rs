@@ -365,10 +365,13 @@ pub const DQ_BLOCK_COLS: u32 = 64;
 /// - hdim 128: 64 query rows per step (FA3's choice for causal; its 80
 ///   for non-causal does not divide into our 64-column dS tiles), the
 ///   consumers split dQ's columns; dQ staged (adding it from registers
-///   measured 2-3% slower); dPᵀ issued after the exponentials (with Sᵀ
+///   measured 2-3% slower; the writer warp issuing the bulk adds instead
+///   of the consumers +4-5%); dPᵀ issued after the exponentials (with Sᵀ
 ///   measured 2-6% slower);
 /// - hdim 64: 128 query rows (FA3's choice), the consumers split dQ's
-///   rows; dQ added from registers (+4-5% at 8k-16k over staging); dPᵀ
+///   rows; dQ staged for the writer warp (+1-1.5% at 8k, -1.5% causal 2k
+///   over 16-byte atomics from registers, which had beaten staging by
+///   4-5% while the consumers issued the bulk add themselves); dPᵀ
 ///   issued with Sᵀ (+6-7% over issuing it after the exponentials);
 /// - hdim 256: 64 x 64 (FA3 uses 64 x 80 with S = Q·Kᵀ untransposed, one dO
 ///   and two Q stages; 80 keys do not fit our transposed M = 64 per
