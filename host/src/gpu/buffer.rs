@@ -67,16 +67,28 @@ impl Gpu {
         Ok(DeviceBuffer { slice })
     }
 
-    /// A buffer of `len` elements whose contents are unspecified: for
-    /// workspaces that kernels write before anything reads them (no
-    /// zero-fill pass over memory that is about to be overwritten).
+    /// A workspace of `len` elements whose contents are unspecified, from
+    /// the pool that keeps its memory between calls
+    /// ([`Gpu::trim_workspace`]): for buffers that kernels write before
+    /// anything reads them (no zero-fill pass over memory that is about to
+    /// be overwritten).
     ///
     /// # Safety
     /// Every element is written on the device before it is read, by the
     /// device or the host.
     pub(crate) unsafe fn alloc_uninit<T: Element>(&self, len: usize) -> Result<DeviceBuffer<T>> {
-        // SAFETY: per the contract, nothing reads the unset memory.
-        let slice = unsafe { self.stream.alloc::<T>(len) }.during("allocating device memory")?;
+        let bytes =
+            len.checked_mul(std::mem::size_of::<T>())
+                .ok_or_else(|| Error::InvalidArgument {
+                    argument: "len",
+                    problem: format!("{len} elements overflow the address space"),
+                })?;
+        // SAFETY: the slice below frees it on this GPU's stream when dropped.
+        let address = unsafe { self.workspaces.alloc(&self.stream, bytes)? };
+        // SAFETY: `address` holds `len` elements of this device, owned by the
+        // slice from here on; per the contract nothing reads the unset
+        // memory.
+        let slice = unsafe { self.stream.upgrade_device_ptr::<T>(address, len) };
         Ok(DeviceBuffer { slice })
     }
 

@@ -6,6 +6,7 @@ mod module;
 mod tile_counter;
 mod timing;
 mod tma;
+mod workspace;
 
 pub use buffer::{DeviceBuffer, Element};
 pub(crate) use launch::LaunchShape;
@@ -18,6 +19,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaStream, DriverError, sys};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tile_counter::TileCounter;
+use workspace::WorkspacePool;
 
 /// A Hopper GPU with the kernel module loaded.
 ///
@@ -28,6 +30,9 @@ pub struct Gpu {
     name: String,
     /// Streaming multiprocessors: the persistent kernels' grid size.
     sm_count: u32,
+    /// Where the backward's workspaces come from (dropped before the
+    /// stream and its context).
+    workspaces: WorkspacePool,
     stream: Arc<CudaStream>,
     /// Where the persistent kernels claim tiles.
     tile_counter: Mutex<TileCounter>,
@@ -84,6 +89,7 @@ impl Gpu {
         let (module, source) = module::load(&ctx, only)?;
         let functions = module::entries(&module)?;
         let stream = ctx.default_stream();
+        let workspaces = WorkspacePool::new(ordinal)?;
         let counter = stream
             .alloc_zeros::<u32>(1)
             .during("allocating the tile counter")?;
@@ -91,6 +97,7 @@ impl Gpu {
             ordinal,
             name,
             sm_count,
+            workspaces,
             stream,
             tile_counter: TileCounter::new(DeviceBuffer { slice: counter }),
             map_cache: Mutex::default(),
@@ -124,6 +131,15 @@ impl Gpu {
     /// Which image of the kernel module the driver loaded.
     pub fn module_source(&self) -> ModuleSource {
         self.source
+    }
+
+    /// Gives the memory the backward's workspaces keep between calls back
+    /// to the device (the largest call's so far). It is kept so that a
+    /// training loop does not map it afresh on every call; trim after the
+    /// last backward of a phase, or before allocating much else.
+    pub fn trim_workspace(&self) -> Result<()> {
+        self.synchronize()?;
+        self.workspaces.trim()
     }
 
     /// Waits until all work issued on this GPU has finished.
