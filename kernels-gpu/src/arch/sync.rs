@@ -36,48 +36,37 @@ pub enum NamedBarrier {
 }
 
 impl NamedBarrier {
+    /// `pair[0]` for consumer `i == 0`, else `pair[1]`: the barriers that
+    /// come one per consumer warpgroup.
+    #[inline(always)]
+    fn of_consumer(i: u32, pair: [Self; 2]) -> Self {
+        if i == 0 { pair[0] } else { pair[1] }
+    }
+
     /// The pingpong turn barrier of consumer `i` (0 or 1).
     #[inline(always)]
     pub fn consumer_turn(i: u32) -> Self {
-        if i == 0 {
-            NamedBarrier::ConsumerTurn1
-        } else {
-            NamedBarrier::ConsumerTurn2
-        }
+        Self::of_consumer(i, [Self::ConsumerTurn1, Self::ConsumerTurn2])
     }
-}
 
-impl NamedBarrier {
     /// The own barrier of backward consumer `i` (0 or 1).
     #[inline(always)]
     pub fn bwd_consumer(i: u32) -> Self {
-        if i == 0 {
-            NamedBarrier::BwdConsumer1
-        } else {
-            NamedBarrier::BwdConsumer2
-        }
+        Self::of_consumer(i, [Self::BwdConsumer1, Self::BwdConsumer2])
     }
 
     /// The barrier at which backward consumer `i` (0 or 1) finds its dQ
     /// staging block free.
     #[inline(always)]
     pub fn bwd_dq_free(i: u32) -> Self {
-        if i == 0 {
-            NamedBarrier::BwdDqFree1
-        } else {
-            NamedBarrier::BwdDqFree2
-        }
+        Self::of_consumer(i, [Self::BwdDqFree1, Self::BwdDqFree2])
     }
 
     /// The barrier at which backward consumer `i` (0 or 1) hands its staged
     /// dQ partial to the writer.
     #[inline(always)]
     pub fn bwd_dq_full(i: u32) -> Self {
-        if i == 0 {
-            NamedBarrier::BwdDqFull1
-        } else {
-            NamedBarrier::BwdDqFull2
-        }
+        Self::of_consumer(i, [Self::BwdDqFull1, Self::BwdDqFull2])
     }
 }
 
